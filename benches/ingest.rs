@@ -1,0 +1,191 @@
+//! Load generator for the whole ingest path on one node (no HTTP involved):
+//! 1. edge-recognized reads/s: several simulated cameras stream edge reads over QUIC; each frame
+//!    is acknowledged only after its read is durably stored (group commit, fsync);
+//! 2. raw RocksDB: the same number of reads written as synced batches, in the same run;
+//! 3. recognition: frames/s through decode + detect + read on one worker (one core), and the
+//!    per-stage latency of one recognizer, on the given images.
+//!
+//! cargo bench --bench ingest -- [--frames N] [--cameras N] [--images DIR]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use alpr_central::camera::ingest::IngestContext;
+use alpr_central::camera::{server, simulator};
+use alpr_central::config::Config;
+use alpr_central::domain::{Agency, Camera, Read, ReadId, ReadSource};
+use alpr_central::metrics::Metrics;
+use alpr_central::recognition::RecognitionPool;
+use alpr_central::state::{Command, CommandLog};
+use alpr_central::storage::rocks::RocksStorage;
+use alpr_central::storage::{Space, Storage, WriteOp, codec, keys};
+use alpr_central::tls::NodeIdentity;
+use alpr_central::util::now_millis;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    alpr_central::tls::init_crypto();
+    let frames: usize = arg("--frames").and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let cameras: usize = arg("--cameras").and_then(|v| v.parse().ok()).unwrap_or(8);
+    let images = std::path::PathBuf::from(arg("--images").unwrap_or_else(|| "models/samples".into()));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = Config::load(&root.join("config/single-node.toml"))?;
+    let dir = tempfile::tempdir()?;
+    config.node.data_dir = dir.path().to_path_buf();
+    config.camera.listen = "127.0.0.1:0".parse()?;
+    config.recognition.workers = 1;
+    for p in [&mut config.recognition.detector_model, &mut config.recognition.reader_model, &mut config.recognition.onnxruntime_library] {
+        if p.is_relative() {
+            *p = root.join(&*p);
+        }
+    }
+
+    let storage: Arc<dyn Storage> = Arc::new(RocksStorage::open(&config.db_path())?);
+    let metrics = Metrics::new();
+    let log = CommandLog::start(storage.clone(), metrics.clone());
+    let secret = "bench-secret";
+    let hash = alpr_central::policy::password::hash(secret).map_err(anyhow::Error::msg)?;
+    log.propose(Command::CreateAgency(Agency { id: "BENCH".into(), name: "Bench".into(), contributing: true, contact: "-".into(), created_at: now_millis() })).await?;
+    for c in 0..cameras {
+        log.propose(Command::RegisterCamera(Camera {
+            id: format!("cam-{c}"),
+            agency_id: "BENCH".into(),
+            description: String::new(),
+            secret_hash: hash.clone(),
+            enabled: true,
+            created_at: now_millis(),
+        }))
+        .await?;
+    }
+    let identity = NodeIdentity::load_or_create(dir.path(), &[])?;
+    let recognition = match RecognitionPool::start(&config.recognition).await {
+        Ok(pool) => Some(Arc::new(pool)),
+        Err(e) => {
+            println!("recognition unavailable ({e:#}); only the edge-read figures are measured");
+            None
+        }
+    };
+    let endpoint = server::endpoint(&identity, config.camera.listen)?;
+    let addr = endpoint.local_addr()?;
+    let ctx = Arc::new(IngestContext {
+        node_id: "bench".into(),
+        storage: storage.clone(),
+        log: log.clone(),
+        recognition: recognition.clone(),
+        metrics: metrics.clone(),
+        limits: config.camera.clone(),
+    });
+    tokio::spawn(server::serve(endpoint, ctx));
+
+    let options = |camera: usize, images: Vec<std::path::PathBuf>, repeat: u32, edge: bool| simulator::SimulatorOptions {
+        server: addr,
+        server_name: "localhost".into(),
+        server_cert: identity.cert_path.clone(),
+        camera_id: format!("cam-{camera}"),
+        secret: secret.into(),
+        images,
+        fps: None,
+        repeat,
+        position: None,
+        edge_reads_only: edge.then(|| (0..1000).map(|i| format!("BEN{i:04}")).collect()),
+        reconnect_for: Duration::from_secs(10),
+        show_progress: false,
+    };
+
+    // 1. Edge reads over QUIC, acknowledged after fsync.
+    let per_camera = (frames / cameras).max(1);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..cameras {
+        tasks.push(tokio::spawn(simulator::run(options(c, vec![dir.path().join("unused")], per_camera as u32, true))));
+    }
+    let mut acked = 0usize;
+    for t in tasks {
+        acked += t.await??.acknowledged.len();
+    }
+    let quic_secs = started.elapsed().as_secs_f64();
+    let quic_rate = acked as f64 / quic_secs;
+    println!("edge reads over QUIC -> durable store: {acked} reads from {cameras} cameras in {quic_secs:.2} s = {quic_rate:.0} reads/s");
+
+    // 2. Raw RocksDB in the same run: the same reads as synced batches of 512.
+    let raw = RocksStorage::open(&dir.path().join("raw"))?;
+    let started = Instant::now();
+    for chunk in (0..acked).collect::<Vec<_>>().chunks(512) {
+        let mut ops = Vec::with_capacity(chunk.len());
+        for i in chunk {
+            let read = Read {
+                id: ReadId::for_frame("raw", *i as u64, 0),
+                plate: format!("BEN{:04}", i % 1000),
+                plate_state: None,
+                captured_at: now_millis(),
+                agency_id: "BENCH".into(),
+                camera_id: "raw".into(),
+                position: None,
+                heading_degrees: None,
+                place: None,
+                confidence: 0.99,
+                char_confidences: Vec::new(),
+                alternates: Vec::new(),
+                plate_box: None,
+                has_crop: false,
+                source: ReadSource::EdgeRead { seq: *i as u64 },
+                stored_at: now_millis(),
+            };
+            ops.push(WriteOp::Put { space: Space::Reads, key: keys::read(&read.id), value: codec::encode(&read)? });
+        }
+        raw.write(ops, true)?;
+    }
+    let raw_secs = started.elapsed().as_secs_f64();
+    let raw_rate = acked as f64 / raw_secs;
+    println!("raw RocksDB synced batches of 512 puts: {acked} reads in {raw_secs:.2} s = {raw_rate:.0} reads/s");
+    println!("ratio QUIC path / raw RocksDB = {:.2}", quic_rate / raw_rate);
+
+    // 3. Recognition.
+    if let Some(_pool) = recognition {
+        let files = simulator::list_images(&images).with_context(|| format!("images for the recognition bench: {}", images.display()))?;
+        let repeat = (200 / files.len()).max(1) as u32;
+        let started = Instant::now();
+        let summary = simulator::run(options(0, files.clone(), repeat, false)).await?;
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "frames over QUIC through recognition (1 worker, 1 core): {} frames in {secs:.2} s = {:.1} frames/s, {} plates",
+            summary.acknowledged.len(),
+            summary.acknowledged.len() as f64 / secs,
+            summary.reads()
+        );
+        stage_latency(&config, &files)?;
+    }
+    Ok(())
+}
+
+/// Median per-stage latency of one recognizer on the images (one core).
+fn stage_latency(config: &Config, files: &[std::path::PathBuf]) -> Result<()> {
+    use alpr_central::recognition::{Recognizer, pipeline::decode_frame};
+    let mut recognizer = Recognizer::load(&config.recognition)?;
+    let mut decode = Vec::new();
+    let mut recognize = Vec::new();
+    for _ in 0..3 {
+        for f in files {
+            let bytes = std::fs::read(f)?;
+            let t = Instant::now();
+            let frame = decode_frame(&bytes, 100_000_000)?;
+            decode.push(t.elapsed().as_secs_f64() * 1000.0);
+            let t = Instant::now();
+            recognizer.recognize(&frame)?;
+            recognize.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (d, r) = (median(&mut decode), median(&mut recognize));
+    println!("per frame, median of {}: decode {d:.1} ms, detect+read {r:.1} ms, end to end {:.1} ms", decode.len(), d + r);
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The HTTPS API (actix-web): JSON endpoints for people and agencies, each applying the use
+//! policy before it touches data, plus health and Prometheus metrics. Handlers check who is
+//! asking ([`session`]), change state only through the command log, and write the audit entry
+//! before any result leaves the node.
+
+pub mod admin;
+pub mod audit_log;
+pub mod auth;
+pub mod error;
+pub mod ops;
+pub mod search;
+pub mod session;
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::{Context, Result};
+
+use crate::config::PolicySection;
+use crate::metrics::Metrics;
+use crate::policy::sessions::Sessions;
+use crate::state::CommandLog;
+use crate::storage::Storage;
+
+pub use error::ApiError;
+
+/// What every handler shares.
+pub struct ApiState {
+    pub node_id: String,
+    pub storage: Arc<dyn Storage>,
+    pub log: CommandLog,
+    pub sessions: Sessions,
+    pub metrics: Metrics,
+    pub policy: PolicySection,
+    /// Reads below this confidence are marked low-confidence in results.
+    pub min_confidence: f32,
+}
+
+/// Registers every route; used by the server and by in-process tests.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(ops::health))
+        .route("/metrics", web::get().to(ops::metrics))
+        .service(
+            web::scope("/api/v1")
+                .route("/login", web::post().to(auth::login))
+                .route("/logout", web::post().to(auth::logout))
+                .route("/password", web::post().to(auth::change_password))
+                .route("/me", web::get().to(auth::me))
+                .route("/terms", web::get().to(auth::terms))
+                .route("/terms/accept", web::post().to(auth::accept_terms))
+                .route("/agencies", web::post().to(admin::create_agency))
+                .route("/agencies", web::get().to(admin::list_agencies))
+                .route("/users", web::post().to(admin::create_user))
+                .route("/cameras", web::post().to(admin::register_camera))
+                .route("/search", web::post().to(search::search))
+                .route("/reads/{id}/crop", web::get().to(search::crop))
+                .route("/audit", web::get().to(audit_log::list)),
+        );
+}
+
+/// Starts the HTTPS server; the returned future runs until the server stops.
+pub fn serve(
+    state: Arc<ApiState>,
+    tls: rustls::ServerConfig,
+    listen: std::net::SocketAddr,
+) -> Result<actix_web::dev::Server> {
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(error::json_config())
+            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad_request("bad_path", e.to_string()).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request("bad_query", e.to_string()).into()))
+            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %Dms").log_target("alpr_central::api"))
+            .configure(routes)
+    })
+    .workers(2)
+    .bind_rustls_0_23(listen, tls)
+    .with_context(|| format!("binding the HTTPS API on {listen}"))?
+    .disable_signals()
+    .run();
+    Ok(server)
+}

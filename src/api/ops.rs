@@ -1,0 +1,17 @@
+//! Health and Prometheus metrics.
+
+use actix_web::{HttpResponse, web};
+
+use super::ApiState;
+
+pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
+    // A node is healthy when its storage answers.
+    match crate::state::queries::current_terms(state.storage.as_ref()) {
+        Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "node": state.node_id})),
+        Err(e) => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unhealthy", "node": state.node_id, "error": e.to_string()})),
+    }
+}
+
+pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render())
+}

@@ -1,0 +1,225 @@
+//! Searching reads under the policy: an acknowledged, trained user with a justification
+//! (purpose, case number, facts). A refusal is audited; an allowed search is audited, with its
+//! result count and a digest of the result set, before any result is returned. Every result
+//! names its source agency and asks that the read be verified with it before enforcement.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::session::{AuditRecord, Caller, acknowledged, audit};
+use super::{ApiError, ApiState};
+use crate::domain::{Alternate, AuditAction, GeoPoint, Justification, PlatePattern, ReadId, Role};
+use crate::state::queries::{self, ReadQuery};
+use crate::util::format_millis;
+
+/// The search request. Unknown fields are refused.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    #[serde(default)]
+    pub justification: Option<Justification>,
+    /// Exact plate, or a pattern with `*` (any run) and `?` (one character).
+    #[serde(default)]
+    pub plate: Option<String>,
+    /// RFC 3339 times bounding the capture time.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub camera_id: Option<String>,
+    #[serde(default)]
+    pub agency_id: Option<String>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SourceAgency {
+    pub id: String,
+    pub name: String,
+    pub contact: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReadView {
+    pub read_id: String,
+    pub plate: String,
+    pub plate_state: Option<String>,
+    pub captured_at: String,
+    pub camera_id: String,
+    pub position: Option<GeoPoint>,
+    pub heading_degrees: Option<f32>,
+    pub place: Option<String>,
+    pub confidence: f32,
+    pub low_confidence: bool,
+    pub alternates: Vec<Alternate>,
+    pub crop_url: Option<String>,
+    pub source_agency: SourceAgency,
+    pub verify_notice: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SearchResponse {
+    pub audit_seq: u64,
+    pub count: usize,
+    pub truncated: bool,
+    pub results: Vec<ReadView>,
+}
+
+/// Roles that may search, given a recorded training date.
+const SEARCH_ROLES: [Role; 2] = [Role::AuthorizedUser, Role::AgencyAdministrator];
+
+pub async fn search(state: web::Data<ApiState>, req: HttpRequest, body: web::Json<SearchRequest>) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::Search).await?;
+    let request = body.into_inner();
+    let parameters = serde_json::json!({
+        "plate": request.plate, "from": request.from, "to": request.to,
+        "camera_id": request.camera_id, "agency_id": request.agency_id, "limit": request.limit,
+    })
+    .to_string();
+    let refuse = |code: &'static str, message: String| refuse(&state, &caller, &request, &parameters, code, message);
+    if !SEARCH_ROLES.contains(&caller.user.role) {
+        return refuse("role_not_allowed", format!("the {:?} role may not search reads", caller.user.role)).await;
+    }
+    if caller.user.trained_on.is_none() {
+        return refuse("role_not_allowed", "the user's ALPR training has not been recorded by the agency".into()).await;
+    }
+    let Some(justification) = request.justification.clone() else {
+        return refuse(
+            "justification_required",
+            "every search needs a justification: purpose, case_number and facts".into(),
+        )
+        .await;
+    };
+    if let Err(why) = justification.validate() {
+        return refuse("justification_required", why).await;
+    }
+    let query = match build_query(&request) {
+        Ok(q) => q,
+        Err(why) => return refuse("bad_query", why).await,
+    };
+    run_search(&state, &caller, &request, query, justification, parameters.clone()).await
+}
+
+/// Audits a refused search and returns its error.
+async fn refuse(
+    state: &ApiState,
+    caller: &Caller,
+    request: &SearchRequest,
+    parameters: &str,
+    code: &'static str,
+    message: String,
+) -> Result<HttpResponse, ApiError> {
+    let record = AuditRecord {
+        parameters: parameters.to_string(),
+        case_number: request.justification.as_ref().map(|j| j.case_number.trim().to_string()).filter(|c| !c.is_empty()),
+        justification: request.justification.as_ref().and_then(|j| serde_json::to_string(j).ok()),
+        ..AuditRecord::refused(message.clone())
+    };
+    state.metrics.searches.with_label_values(&["refused"]).inc();
+    audit(state, &caller.user, AuditAction::Search, record).await?;
+    let status = if code == "role_not_allowed" { 403 } else { 400 };
+    Err(ApiError::new(status, code, message))
+}
+
+async fn run_search(
+    state: &ApiState,
+    caller: &Caller,
+    _request: &SearchRequest,
+    query: ReadQuery,
+    justification: Justification,
+    parameters: String,
+) -> Result<HttpResponse, ApiError> {
+    let found = queries::search_reads(state.storage.as_ref(), &query)?;
+    let mut digest = Sha256::new();
+    for read in &found.reads {
+        digest.update(read.id.0);
+    }
+    let record = AuditRecord {
+        parameters,
+        case_number: Some(justification.case_number.trim().to_string()),
+        justification: serde_json::to_string(&justification).ok(),
+        refused: false,
+        detail: String::new(),
+        result_count: found.reads.len() as u64,
+        result_digest: hex::encode(digest.finalize()),
+    };
+    // The audit entry is durable before any result leaves the node.
+    let audit_seq = audit(state, &caller.user, AuditAction::Search, record).await?;
+    state.metrics.searches.with_label_values(&["allowed"]).inc();
+    let mut agencies = std::collections::HashMap::new();
+    let mut results = Vec::with_capacity(found.reads.len());
+    for read in found.reads {
+        if !agencies.contains_key(&read.agency_id) {
+            let agency = queries::agency(state.storage.as_ref(), &read.agency_id)?;
+            agencies.insert(read.agency_id.clone(), agency);
+        }
+        let (name, contact) = match agencies.get(&read.agency_id).and_then(|a| a.as_ref()) {
+            Some(a) => (a.name.clone(), a.contact.clone()),
+            None => (read.agency_id.clone(), "unknown".to_string()),
+        };
+        results.push(ReadView {
+            read_id: read.id.to_hex(),
+            plate: read.plate,
+            plate_state: read.plate_state,
+            captured_at: format_millis(read.captured_at),
+            camera_id: read.camera_id,
+            position: read.position,
+            heading_degrees: read.heading_degrees,
+            place: read.place,
+            confidence: read.confidence,
+            low_confidence: read.confidence < state.min_confidence,
+            alternates: read.alternates,
+            crop_url: read.has_crop.then(|| format!("/api/v1/reads/{}/crop", read.id.to_hex())),
+            verify_notice: format!(
+                "Verify with the source agency ({name}, {contact}) before taking any enforcement action."
+            ),
+            source_agency: SourceAgency { id: read.agency_id, name, contact },
+        });
+    }
+    Ok(HttpResponse::Ok().json(SearchResponse { audit_seq, count: results.len(), truncated: found.truncated, results }))
+}
+
+fn parse_time(label: &str, value: &Option<String>) -> Result<Option<i64>, String> {
+    value
+        .as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|d| d.timestamp_millis())
+                .map_err(|e| format!("{label} {t:?} is not an RFC 3339 time: {e}"))
+        })
+        .transpose()
+}
+
+fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
+    let plate = request.plate.as_deref().map(PlatePattern::parse).transpose()?;
+    let from = parse_time("from", &request.from)?;
+    let to = parse_time("to", &request.to)?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        return Err("from is after to".into());
+    }
+    if plate.is_none() && from.is_none() && to.is_none() && request.camera_id.is_none() && request.agency_id.is_none() {
+        return Err("a search needs at least one criterion: plate, from/to, camera_id or agency_id".into());
+    }
+    Ok(ReadQuery {
+        plate,
+        from,
+        to,
+        camera_id: request.camera_id.clone(),
+        agency_id: request.agency_id.clone(),
+        limit: request.limit.unwrap_or(100).clamp(1, 1000),
+    })
+}
+
+/// The plate crop of a read (PNG), for an acknowledged user; audited.
+pub async fn crop(state: web::Data<ApiState>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ViewImage).await?;
+    let id = ReadId::from_hex(&path).ok_or_else(|| ApiError::bad_request("bad_read_id", "read ids are 32 hex characters"))?;
+    let image = queries::image(state.storage.as_ref(), &id)?.ok_or_else(|| ApiError::not_found("no image for this read"))?;
+    audit(&state, &caller.user, AuditAction::ViewImage, AuditRecord::allowed(id.to_hex())).await?;
+    Ok(HttpResponse::Ok().content_type("image/png").body(image))
+}

@@ -1,0 +1,188 @@
+//! Node configuration: a TOML file (see `config/`) with environment overrides.
+//!
+//! Any value can be overridden by an environment variable named `ALPR__SECTION__KEY`, e.g.
+//! `ALPR__API__LISTEN=127.0.0.1:9443`. The value is parsed as a TOML value when it is one
+//! (numbers, booleans, arrays) and taken as a string otherwise.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    pub api: ApiSection,
+    pub camera: CameraSection,
+    pub recognition: RecognitionSection,
+    #[serde(default)]
+    pub policy: PolicySection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    pub id: String,
+    /// RocksDB, TLS identity and bootstrap files live here.
+    pub data_dir: PathBuf,
+    /// Extra DNS names or IPs for the node's TLS certificate (localhost and the listen IPs are always in).
+    #[serde(default)]
+    pub tls_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// HTTPS listen address.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSection {
+    /// QUIC listen address for cameras.
+    pub listen: SocketAddr,
+    /// Largest camera message accepted (bytes); larger ones are refused and skipped.
+    pub max_message_bytes: u32,
+    /// Largest image accepted, in pixels (width x height).
+    pub max_image_pixels: u64,
+    /// Frames one connection may have in flight before the server stops reading from it.
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecognitionSection {
+    /// Recognition worker actors; each runs one frame at a time on one core.
+    pub workers: usize,
+    /// Path of `libonnxruntime.so`; relative paths are taken from the working directory.
+    pub onnxruntime_library: PathBuf,
+    pub detector_model: PathBuf,
+    /// Detector input size: [height, width], multiples of 32.
+    pub detector_input: [u32; 2],
+    pub detector_threshold: f32,
+    pub reader_model: PathBuf,
+    /// Reader input size: [height, width].
+    pub reader_input: [u32; 2],
+    /// Characters of the reader's output classes after the CTC blank (class 0).
+    pub alphabet: String,
+    /// Reads whose plate confidence is below this are stored but marked low-confidence.
+    pub min_confidence: f32,
+    /// Alternates kept with each read.
+    pub alternates: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    pub session_idle_minutes: i64,
+    pub lockout_after_failures: u32,
+    pub lockout_minutes: i64,
+    pub min_password_length: usize,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        Self { session_idle_minutes: 30, lockout_after_failures: 5, lockout_minutes: 10, min_password_length: 12 }
+    }
+}
+
+impl Config {
+    /// Loads `path` and applies `ALPR__...` environment overrides.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading configuration file {}", path.display()))?;
+        Self::parse(&text, std::env::vars())
+            .with_context(|| format!("in configuration file {}", path.display()))
+    }
+
+    /// Parses TOML text and applies overrides from `env` (name, value) pairs.
+    pub fn parse(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text).context("the file is not valid TOML")?;
+        for (name, value) in env {
+            let Some(path) = name.strip_prefix("ALPR__") else { continue };
+            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+            apply_override(&mut table, &parts, &value)
+                .with_context(|| format!("applying environment override {name}"))?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .context("the configuration does not match the expected sections and keys")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let r = &self.recognition;
+        if r.workers == 0 {
+            bail!("recognition.workers must be at least 1");
+        }
+        if r.detector_input.iter().any(|d| *d == 0 || d % 32 != 0) {
+            bail!("recognition.detector_input must be multiples of 32, got {:?}", r.detector_input);
+        }
+        if r.alphabet.is_empty() {
+            bail!("recognition.alphabet must not be empty");
+        }
+        if self.camera.max_in_flight == 0 {
+            bail!("camera.max_in_flight must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Where the node keeps its RocksDB database.
+    pub fn db_path(&self) -> PathBuf {
+        self.node.data_dir.join("db")
+    }
+}
+
+fn apply_override(table: &mut toml::Table, parts: &[String], raw: &str) -> Result<()> {
+    let (last, sections) = parts.split_last().context("empty override name")?;
+    let mut current = table;
+    for section in sections {
+        current = current
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .with_context(|| format!("{section} is not a section"))?;
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../config/single-node.toml");
+
+    #[test]
+    fn the_shipped_single_node_config_parses() {
+        let config = Config::parse(SAMPLE, Vec::new()).unwrap();
+        assert_eq!(config.node.id, "node-1");
+    }
+
+    #[test]
+    fn environment_overrides_win_over_the_file() {
+        let env = vec![
+            ("ALPR__API__LISTEN".to_string(), "127.0.0.9:9999".to_string()),
+            ("ALPR__RECOGNITION__WORKERS".to_string(), "7".to_string()),
+            ("ALPR__NODE__DATA_DIR".to_string(), "/tmp/x y".to_string()),
+        ];
+        let config = Config::parse(SAMPLE, env).unwrap();
+        assert_eq!(config.api.listen.to_string(), "127.0.0.9:9999");
+        assert_eq!(config.recognition.workers, 7);
+        assert_eq!(config.node.data_dir, PathBuf::from("/tmp/x y"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let text = format!("{SAMPLE}\n[surprise]\nx = 1\n");
+        assert!(Config::parse(&text, Vec::new()).is_err());
+    }
+}

@@ -1,0 +1,116 @@
+//! Audit entries: the automated log of every transaction (who, what, when, why, outcome),
+//! chained by SHA-256 so that a changed or removed entry is detectable.
+
+use serde::{Deserialize, Serialize};
+
+use crate::util::{Millis, sha256_parts};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Search,
+    ViewImage,
+    Login,
+    LoginFailed,
+    Logout,
+    PasswordChange,
+    AcceptTerms,
+    CreateAgency,
+    CreateUser,
+    RegisterCamera,
+    Import,
+    ReadAudit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Allowed,
+    Refused,
+}
+
+/// One audit entry as committed. `hash` covers every other field and the previous entry's hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at: Millis,
+    pub username: String,
+    pub agency_id: String,
+    pub action: AuditAction,
+    /// The query or other parameters, as JSON text.
+    pub parameters: String,
+    pub case_number: Option<String>,
+    /// The justification as JSON text, for searches.
+    pub justification: Option<String>,
+    pub outcome: AuditOutcome,
+    /// Why it was refused, or other detail.
+    pub detail: String,
+    pub result_count: u64,
+    /// SHA-256 over the ids of the results returned, hex.
+    pub result_digest: String,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// What a caller asks to be logged; the state machine assigns `seq`, `prev_hash` and `hash`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditDraft {
+    pub at: Millis,
+    pub username: String,
+    pub agency_id: String,
+    pub action: AuditAction,
+    pub parameters: String,
+    pub case_number: Option<String>,
+    pub justification: Option<String>,
+    pub outcome: AuditOutcome,
+    pub detail: String,
+    pub result_count: u64,
+    pub result_digest: String,
+}
+
+impl AuditDraft {
+    /// Seals the draft as entry `seq` after the entry whose hash is `prev_hash`.
+    pub fn seal(self, seq: u64, prev_hash: [u8; 32]) -> AuditEntry {
+        let mut entry = AuditEntry {
+            seq,
+            at: self.at,
+            username: self.username,
+            agency_id: self.agency_id,
+            action: self.action,
+            parameters: self.parameters,
+            case_number: self.case_number,
+            justification: self.justification,
+            outcome: self.outcome,
+            detail: self.detail,
+            result_count: self.result_count,
+            result_digest: self.result_digest,
+            prev_hash,
+            hash: [0; 32],
+        };
+        entry.hash = entry.compute_hash();
+        entry
+    }
+}
+
+impl AuditEntry {
+    /// The hash this entry must carry: SHA-256 over its fields and the previous hash.
+    pub fn compute_hash(&self) -> [u8; 32] {
+        let action = serde_json::to_string(&self.action).unwrap_or_default();
+        let outcome = serde_json::to_string(&self.outcome).unwrap_or_default();
+        sha256_parts(&[
+            &self.seq.to_be_bytes(),
+            &self.at.to_be_bytes(),
+            self.username.as_bytes(),
+            self.agency_id.as_bytes(),
+            action.as_bytes(),
+            self.parameters.as_bytes(),
+            self.case_number.as_deref().unwrap_or("").as_bytes(),
+            self.justification.as_deref().unwrap_or("").as_bytes(),
+            outcome.as_bytes(),
+            self.detail.as_bytes(),
+            &self.result_count.to_be_bytes(),
+            self.result_digest.as_bytes(),
+            &self.prev_hash,
+        ])
+    }
+}

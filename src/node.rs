@@ -1,0 +1,190 @@
+//! One running node: storage, the command log, the recognition pool, the QUIC camera endpoint
+//! and the HTTPS API, wired together. First start also bootstraps the node: publishes the terms
+//! of use and creates the state administrator with a one-time password.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::api::{self, ApiState};
+use crate::camera::{ingest::IngestContext, server};
+use crate::config::Config;
+use crate::domain::{Agency, Role, User};
+use crate::metrics::Metrics;
+use crate::policy::{password, sessions::Sessions, terms};
+use crate::recognition::RecognitionPool;
+use crate::state::{Command, CommandLog, queries};
+use crate::storage::Storage;
+use crate::storage::rocks::RocksStorage;
+use crate::tls::NodeIdentity;
+use crate::util::{now_millis, random_hex};
+
+/// The agency of the state administrators (it does not contribute reads).
+pub const STATE_AGENCY: &str = "STATE";
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+pub struct RunningNode {
+    pub config: Config,
+    pub storage: Arc<dyn Storage>,
+    pub log: CommandLog,
+    pub metrics: Metrics,
+    pub api_addr: SocketAddr,
+    pub camera_addr: SocketAddr,
+    pub cert_path: PathBuf,
+    pub fingerprint: String,
+    /// The bootstrap administrator's one-time password, on the node's first start only.
+    pub bootstrap_password: Option<String>,
+    pub recognition: Option<Arc<RecognitionPool>>,
+    api: actix_web::dev::ServerHandle,
+    api_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    endpoint: quinn::Endpoint,
+}
+
+/// Starts a node. With `require_models` a missing model or ONNX Runtime stops the start;
+/// without it the node runs and refuses frames that carry images.
+pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> {
+    crate::tls::init_crypto();
+    std::fs::create_dir_all(&config.node.data_dir)
+        .with_context(|| format!("creating data directory {}", config.node.data_dir.display()))?;
+    let storage: Arc<dyn Storage> = Arc::new(RocksStorage::open(&config.db_path())?);
+    let metrics = Metrics::new();
+    let log = CommandLog::start(storage.clone(), metrics.clone());
+    let bootstrap_password = bootstrap(storage.as_ref(), &log, &config).await?;
+
+    let mut names = config.node.tls_names.clone();
+    names.push(config.api.listen.ip().to_string());
+    names.push(config.camera.listen.ip().to_string());
+    let identity = NodeIdentity::load_or_create(&config.node.data_dir, &names)?;
+
+    let recognition = match RecognitionPool::start(&config.recognition).await {
+        Ok(pool) => Some(Arc::new(pool)),
+        Err(e) if !require_models => {
+            tracing::warn!("recognition disabled, frames with images will be refused: {e:#}");
+            None
+        }
+        Err(e) => return Err(e.context("starting recognition (run scripts/setup.sh to install ONNX Runtime)")),
+    };
+
+    let endpoint = server::endpoint(&identity, config.camera.listen)?;
+    let camera_addr = endpoint.local_addr().context("camera endpoint address")?;
+    let ingest = Arc::new(IngestContext {
+        node_id: config.node.id.clone(),
+        storage: storage.clone(),
+        log: log.clone(),
+        recognition: recognition.clone(),
+        metrics: metrics.clone(),
+        limits: config.camera.clone(),
+    });
+    tokio::spawn(server::serve(endpoint.clone(), ingest));
+
+    let api_state = Arc::new(ApiState {
+        node_id: config.node.id.clone(),
+        storage: storage.clone(),
+        log: log.clone(),
+        sessions: Sessions::new(config.policy.session_idle_minutes),
+        metrics: metrics.clone(),
+        policy: config.policy.clone(),
+        min_confidence: config.recognition.min_confidence,
+    });
+    let http = api::serve(api_state, identity.server_config(&[b"h2", b"http/1.1"])?, config.api.listen)?;
+    let api_addr = config.api.listen;
+    let api = http.handle();
+    let api_task = tokio::spawn(http);
+
+    tracing::info!(
+        node = %config.node.id,
+        api = %api_addr,
+        cameras = %camera_addr,
+        fingerprint = %identity.fingerprint(),
+        "node started"
+    );
+    Ok(RunningNode {
+        storage,
+        log,
+        metrics,
+        api_addr,
+        camera_addr,
+        cert_path: identity.cert_path.clone(),
+        fingerprint: identity.fingerprint(),
+        bootstrap_password,
+        recognition,
+        api,
+        api_task,
+        endpoint,
+        config,
+    })
+}
+
+impl RunningNode {
+    /// Prints where the node listens and how to trust it.
+    pub fn print_banner(&self) {
+        println!("node {} is running", self.config.node.id);
+        println!("  HTTPS API      https://{}  (try /health)", self.api_addr);
+        println!("  camera QUIC    {}", self.camera_addr);
+        println!("  certificate    {}", self.cert_path.display());
+        println!("  fingerprint    SHA-256 {}", self.fingerprint);
+        if let Some(otp) = &self.bootstrap_password {
+            println!(
+                "  first start: state administrator '{BOOTSTRAP_ADMIN}' has the one-time password {otp} \
+                 (also in {}); change it at first login",
+                self.config.node.data_dir.join("bootstrap-admin.txt").display()
+            );
+        }
+    }
+
+    /// Stops accepting work and shuts the listeners down.
+    pub async fn stop(self) {
+        self.endpoint.close(0u32.into(), b"node stopping");
+        self.api.stop(true).await;
+        let _ = self.api_task.await;
+        if let Some(pool) = &self.recognition {
+            pool.stop();
+        }
+    }
+}
+
+/// First-start set-up: terms version 1 and the bootstrap state administrator.
+async fn bootstrap(storage: &dyn Storage, log: &CommandLog, config: &Config) -> Result<Option<String>> {
+    if queries::current_terms(storage)?.is_none() {
+        log.propose(Command::PublishTerms { version: 1, text: terms::TERMS_V1.to_string(), at: now_millis() })
+            .await
+            .context("publishing the terms of use")?;
+    }
+    if !queries::users(storage)?.is_empty() {
+        return Ok(None);
+    }
+    if queries::agency(storage, STATE_AGENCY)?.is_none() {
+        log.propose(Command::CreateAgency(Agency {
+            id: STATE_AGENCY.into(),
+            name: "State ALPR repository administration".into(),
+            contributing: false,
+            contact: "repository administrators".into(),
+            created_at: now_millis(),
+        }))
+        .await
+        .context("creating the state agency")?;
+    }
+    let otp = random_hex(12);
+    let hash = password::hash(&otp).map_err(|e| anyhow::anyhow!(e))?;
+    log.propose(Command::CreateUser(User {
+        username: BOOTSTRAP_ADMIN.into(),
+        agency_id: STATE_AGENCY.into(),
+        role: Role::StateAdministrator,
+        password_hash: hash,
+        must_change_password: true,
+        enabled: true,
+        trained_on: None,
+        failed_logins: 0,
+        locked_until: None,
+        accepted_terms: None,
+        created_at: now_millis(),
+        created_by: "bootstrap".into(),
+    }))
+    .await
+    .context("creating the bootstrap administrator")?;
+    let path = config.node.data_dir.join("bootstrap-admin.txt");
+    crate::tls::write_secret_file(&path, &format!("{BOOTSTRAP_ADMIN} {otp}\n"))?;
+    Ok(Some(otp))
+}

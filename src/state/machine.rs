@@ -1,0 +1,260 @@
+//! The state machine: `apply` turns one command into storage changes, reading the state as the
+//! preceding commands (including earlier ones in the same batch) left it. It enforces the
+//! invariants that must hold on every replica (no duplicate ids, owner agency exists, ...);
+//! permission checks happen before a command is proposed.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use super::command::{Command, Outcome};
+use crate::domain::{Read, User};
+use crate::storage::{Order, Space, Storage, StorageError, WriteOp, codec, keys};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The command breaks a rule of the state (already exists, unknown owner, ...). Nothing changed.
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Storage as seen by a batch of commands: reads see the batch's own pending writes first.
+pub struct WriteSet<'a> {
+    storage: &'a dyn Storage,
+    pending: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
+}
+
+impl<'a> WriteSet<'a> {
+    pub fn new(storage: &'a dyn Storage) -> Self {
+        Self { storage, pending: BTreeMap::new() }
+    }
+
+    pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.pending.get(&(space, key.to_vec())) {
+            Some(value) => Ok(value.clone()),
+            None => self.storage.get(space, key),
+        }
+    }
+
+    pub fn put(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
+        self.pending.insert((space, key), Some(value));
+    }
+
+    pub fn delete(&mut self, space: Space, key: Vec<u8>) {
+        self.pending.insert((space, key), None);
+    }
+
+    pub fn get_record<T: serde::de::DeserializeOwned>(
+        &self,
+        space: Space,
+        key: &[u8],
+    ) -> Result<Option<T>, StorageError> {
+        self.get(space, key)?.map(|bytes| codec::decode(&bytes)).transpose()
+    }
+
+    pub fn put_record<T: serde::Serialize>(
+        &mut self,
+        space: Space,
+        key: Vec<u8>,
+        value: &T,
+    ) -> Result<(), StorageError> {
+        let bytes = codec::encode(value)?;
+        self.put(space, key, bytes);
+        Ok(())
+    }
+
+    /// A checkpoint to roll back to when a command in the batch is rejected.
+    pub fn checkpoint(&self) -> BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>> {
+        self.pending.clone()
+    }
+
+    pub fn rollback(&mut self, checkpoint: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>) {
+        self.pending = checkpoint;
+    }
+
+    pub fn into_ops(self) -> Vec<WriteOp> {
+        self.pending
+            .into_iter()
+            .map(|((space, key), value)| match value {
+                Some(value) => WriteOp::Put { space, key, value },
+                None => WriteOp::Delete { space, key },
+            })
+            .collect()
+    }
+}
+
+/// The audit chain head as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AuditHead {
+    seq: u64,
+    hash: [u8; 32],
+}
+
+/// Applies one command. On `Err` the caller discards this command's writes.
+pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyError> {
+    match command {
+        Command::CreateAgency(agency) => {
+            let key = keys::agency(&agency.id);
+            if ws.get(Space::Meta, &key)?.is_some() {
+                return Err(ApplyError::Rejected(format!("agency {} already exists", agency.id)));
+            }
+            ws.put_record(Space::Meta, key, &agency)?;
+            Ok(Outcome::Done)
+        }
+        Command::CreateUser(user) => {
+            let key = keys::user(&user.username);
+            if ws.get(Space::Meta, &key)?.is_some() {
+                return Err(ApplyError::Rejected(format!("user {} already exists", user.username)));
+            }
+            if ws.get(Space::Meta, &keys::agency(&user.agency_id))?.is_none() {
+                return Err(ApplyError::Rejected(format!("agency {} does not exist", user.agency_id)));
+            }
+            ws.put_record(Space::Meta, key, &user)?;
+            Ok(Outcome::Done)
+        }
+        Command::RegisterCamera(camera) => {
+            let key = keys::camera(&camera.id);
+            if ws.get(Space::Meta, &key)?.is_some() {
+                return Err(ApplyError::Rejected(format!("camera {} already exists", camera.id)));
+            }
+            let agency: Option<crate::domain::Agency> =
+                ws.get_record(Space::Meta, &keys::agency(&camera.agency_id))?;
+            match agency {
+                None => {
+                    return Err(ApplyError::Rejected(format!(
+                        "agency {} does not exist",
+                        camera.agency_id
+                    )));
+                }
+                Some(a) if !a.contributing => {
+                    return Err(ApplyError::Rejected(format!(
+                        "agency {} is not a contributing agency and cannot register cameras",
+                        a.id
+                    )));
+                }
+                Some(_) => {}
+            }
+            ws.put_record(Space::Meta, key, &camera)?;
+            Ok(Outcome::Done)
+        }
+        Command::SetPassword { username, password_hash } => {
+            update_user(ws, &username, |user| {
+                user.password_hash = password_hash;
+                user.must_change_password = false;
+                user.failed_logins = 0;
+                user.locked_until = None;
+            })
+        }
+        Command::RecordLoginFailure { username, at, lock_after, lock_for_ms } => {
+            update_user(ws, &username, |user| {
+                user.failed_logins += 1;
+                if user.failed_logins >= lock_after {
+                    user.locked_until = Some(at + lock_for_ms);
+                    user.failed_logins = 0;
+                }
+            })
+        }
+        Command::RecordLoginSuccess { username } => update_user(ws, &username, |user| {
+            user.failed_logins = 0;
+            user.locked_until = None;
+        }),
+        Command::AcceptTerms { username, version, at } => {
+            if ws.get(Space::Meta, &keys::terms(version))?.is_none() {
+                return Err(ApplyError::Rejected(format!("terms version {version} does not exist")));
+            }
+            update_user(ws, &username, |user| user.accepted_terms = Some((version, at)))
+        }
+        Command::PublishTerms { version, text, at } => {
+            let key = keys::terms(version);
+            if ws.get(Space::Meta, &key)?.is_some() {
+                return Err(ApplyError::Rejected(format!("terms version {version} already published")));
+            }
+            ws.put_record(Space::Meta, key, &(text, at))?;
+            Ok(Outcome::Done)
+        }
+        Command::IngestFrame { camera_id, seq, reads, crops } => {
+            let frame_key = keys::frame(&camera_id, seq);
+            if let Some(stored) = ws.get_record::<Vec<crate::domain::ReadId>>(Space::Frames, &frame_key)? {
+                return Ok(Outcome::FrameStored { read_ids: stored, duplicate: true });
+            }
+            let mut read_ids = Vec::with_capacity(reads.len());
+            for (read, crop) in reads.into_iter().zip(crops.into_iter().chain(std::iter::repeat(None))) {
+                if let Some(crop) = crop {
+                    ws.put(Space::Images, keys::image(&read.id), crop);
+                }
+                read_ids.push(read.id);
+                store_read(ws, &read)?;
+            }
+            ws.put_record(Space::Frames, frame_key, &read_ids)?;
+            Ok(Outcome::FrameStored { read_ids, duplicate: false })
+        }
+        Command::ImportReads { reads } => {
+            let mut stored = 0;
+            let mut already_present = Vec::new();
+            for read in reads {
+                if ws.get(Space::Reads, &keys::read(&read.id))?.is_some() {
+                    already_present.push(read.id);
+                    continue;
+                }
+                store_read(ws, &read)?;
+                stored += 1;
+            }
+            Ok(Outcome::Imported { stored, already_present })
+        }
+        Command::AppendAudit(draft) => {
+            let head: Option<AuditHead> = ws.get_record(Space::Meta, keys::AUDIT_HEAD)?;
+            let (seq, prev) = match head {
+                Some(h) => (h.seq + 1, h.hash),
+                None => (1, [0u8; 32]),
+            };
+            let entry = draft.seal(seq, prev);
+            if let Some(case) = &entry.case_number {
+                ws.put(Space::AuditIndex, keys::audit_by_case(case, seq), Vec::new());
+            }
+            ws.put(Space::AuditIndex, keys::audit_by_user(&entry.username, seq), Vec::new());
+            ws.put_record(Space::Audit, keys::audit(seq), &entry)?;
+            ws.put_record(Space::Meta, keys::AUDIT_HEAD.to_vec(), &AuditHead { seq, hash: entry.hash })?;
+            Ok(Outcome::Audited { seq, hash: entry.hash })
+        }
+    }
+}
+
+fn update_user(
+    ws: &mut WriteSet<'_>,
+    username: &str,
+    change: impl FnOnce(&mut User),
+) -> Result<Outcome, ApplyError> {
+    let key = keys::user(username);
+    let mut user: User = ws
+        .get_record(Space::Meta, &key)?
+        .ok_or_else(|| ApplyError::Rejected(format!("user {username} does not exist")))?;
+    change(&mut user);
+    ws.put_record(Space::Meta, key, &user)?;
+    Ok(Outcome::User(Box::new(user)))
+}
+
+/// Writes a read and its four index entries.
+fn store_read(ws: &mut WriteSet<'_>, read: &Read) -> Result<(), StorageError> {
+    ws.put_record(Space::Reads, keys::read(&read.id), read)?;
+    let at = read.captured_at;
+    for (kind, component) in [
+        (keys::IDX_PLATE, read.plate.as_str()),
+        (keys::IDX_TIME, ""),
+        (keys::IDX_CAMERA, read.camera_id.as_str()),
+        (keys::IDX_AGENCY, read.agency_id.as_str()),
+    ] {
+        ws.put(Space::ReadIndex, keys::read_index(kind, component, at, &read.id), Vec::new());
+    }
+    Ok(())
+}
+
+/// Counts the entries in a key range; used by tests and status pages.
+pub fn count_range(storage: &dyn Storage, space: Space, start: &[u8], end: &[u8]) -> Result<u64, StorageError> {
+    let mut n = 0u64;
+    storage.scan(space, start, end, Order::Ascending, &mut |_, _| {
+        n += 1;
+        ControlFlow::Continue(())
+    })?;
+    Ok(n)
+}

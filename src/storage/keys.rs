@@ -1,0 +1,160 @@
+//! The key layout of every record, in one place. Keys are designed for the queries: reads by
+//! plate (exact and prefix), by time, by camera and by agency, each ordered by capture time.
+//! Times are encoded big-endian with the sign bit flipped so that byte order is time order.
+
+use crate::domain::ReadId;
+use crate::util::Millis;
+
+/// Index kinds inside `Space::ReadIndex`.
+pub const IDX_PLATE: u8 = b'p';
+pub const IDX_TIME: u8 = b't';
+pub const IDX_CAMERA: u8 = b'c';
+pub const IDX_AGENCY: u8 = b'a';
+
+/// Separator between a variable-length component and what follows (ids never contain 0x00).
+const SEP: u8 = 0;
+
+pub fn time_bytes(ms: Millis) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub fn time_from_bytes(bytes: &[u8]) -> Option<Millis> {
+    let raw: [u8; 8] = bytes.try_into().ok()?;
+    Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+}
+
+pub fn read(id: &ReadId) -> Vec<u8> {
+    id.0.to_vec()
+}
+
+/// `kind | component | 0 | time | id`; for the time index there is no component.
+pub fn read_index(kind: u8, component: &str, at: Millis, id: &ReadId) -> Vec<u8> {
+    let mut key = read_index_prefix(kind, component);
+    key.extend_from_slice(&time_bytes(at));
+    key.extend_from_slice(&id.0);
+    key
+}
+
+/// The prefix shared by every entry of one component (one plate, one camera, one agency).
+pub fn read_index_prefix(kind: u8, component: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(component.len() + 26);
+    key.push(kind);
+    if kind != IDX_TIME {
+        key.extend_from_slice(component.as_bytes());
+        key.push(SEP);
+    }
+    key
+}
+
+/// The prefix of every plate-index entry whose plate starts with `plate_prefix` (no separator).
+pub fn plate_index_partial(plate_prefix: &str) -> Vec<u8> {
+    let mut key = vec![IDX_PLATE];
+    key.extend_from_slice(plate_prefix.as_bytes());
+    key
+}
+
+/// Splits a read-index key into (component, time, id).
+pub fn parse_read_index(key: &[u8]) -> Option<(&str, Millis, ReadId)> {
+    if key.len() < 1 + 8 + 16 {
+        return None;
+    }
+    let tail = key.len() - 24;
+    let (head, rest) = key.split_at(tail);
+    let at = time_from_bytes(&rest[..8])?;
+    let id = ReadId(rest[8..].try_into().ok()?);
+    let component = if head[0] == IDX_TIME {
+        ""
+    } else {
+        let body = &head[1..];
+        let body = body.strip_suffix(&[SEP])?;
+        std::str::from_utf8(body).ok()?
+    };
+    Some((component, at, id))
+}
+
+pub fn image(id: &ReadId) -> Vec<u8> {
+    id.0.to_vec()
+}
+
+pub fn frame(camera_id: &str, seq: u64) -> Vec<u8> {
+    let mut key = camera_id.as_bytes().to_vec();
+    key.push(SEP);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn agency(id: &str) -> Vec<u8> {
+    format!("agency/{id}").into_bytes()
+}
+pub const AGENCY_PREFIX: &[u8] = b"agency/";
+
+pub fn user(username: &str) -> Vec<u8> {
+    format!("user/{username}").into_bytes()
+}
+pub const USER_PREFIX: &[u8] = b"user/";
+
+pub fn camera(id: &str) -> Vec<u8> {
+    format!("camera/{id}").into_bytes()
+}
+
+/// The published terms of use, by version.
+pub fn terms(version: u32) -> Vec<u8> {
+    let mut key = b"terms/".to_vec();
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+pub const TERMS_PREFIX: &[u8] = b"terms/";
+
+/// The audit chain head: last sequence number and hash.
+pub const AUDIT_HEAD: &[u8] = b"audit-head";
+
+pub fn audit(seq: u64) -> Vec<u8> {
+    seq.to_be_bytes().to_vec()
+}
+
+/// `c | case | 0 | seq`: audit entries of one case.
+pub fn audit_by_case(case_number: &str, seq: u64) -> Vec<u8> {
+    let mut key = audit_case_prefix(case_number);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn audit_case_prefix(case_number: &str) -> Vec<u8> {
+    let mut key = vec![b'c'];
+    key.extend_from_slice(case_number.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// `u | username | 0 | seq`: audit entries of one user.
+pub fn audit_by_user(username: &str, seq: u64) -> Vec<u8> {
+    let mut key = vec![b'u'];
+    key.extend_from_slice(username.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_order_is_byte_order_including_before_1970() {
+        let times = [-5_000i64, -1, 0, 1, 1_700_000_000_000];
+        let encoded: Vec<_> = times.iter().map(|t| time_bytes(*t)).collect();
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(encoded, sorted);
+        assert_eq!(time_from_bytes(&encoded[0]), Some(-5_000));
+    }
+
+    #[test]
+    fn read_index_keys_round_trip() {
+        let id = ReadId([7; 16]);
+        let key = read_index(IDX_PLATE, "ABC123", 42, &id);
+        assert_eq!(parse_read_index(&key), Some(("ABC123", 42, id)));
+        let key = read_index(IDX_TIME, "", -3, &id);
+        assert_eq!(parse_read_index(&key), Some(("", -3, id)));
+    }
+}

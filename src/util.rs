@@ -1,0 +1,37 @@
+//! Small helpers shared by every module: wall-clock time in milliseconds, hex ids, hashing.
+
+use sha2::{Digest, Sha256};
+
+/// Milliseconds since the Unix epoch, UTC: the one time unit stored anywhere in the system.
+pub type Millis = i64;
+
+/// The current wall-clock time in milliseconds since the Unix epoch.
+pub fn now_millis() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 (UTC) for people and JSON.
+pub fn format_millis(ms: Millis) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| format!("invalid-time({ms})"))
+}
+
+/// SHA-256 of the concatenation of `parts`, each prefixed by its length so that
+/// ("ab","c") and ("a","bc") hash differently.
+pub fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
+}
+
+/// A random token of `bytes` bytes, hex encoded (session tokens, camera secrets, one-time passwords).
+pub fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
