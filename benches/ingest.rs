@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
 use alpr_central::camera::ingest::IngestContext;
 use alpr_central::camera::{server, simulator};
 use alpr_central::config::Config;
@@ -22,25 +21,35 @@ use alpr_central::storage::rocks::RocksStorage;
 use alpr_central::storage::{Space, Storage, WriteOp, codec, keys};
 use alpr_central::tls::NodeIdentity;
 use alpr_central::util::now_millis;
+use anyhow::{Context, Result};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     alpr_central::tls::init_crypto();
-    let frames: usize = arg("--frames").and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let frames: usize = arg("--frames")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let cameras: usize = arg("--cameras").and_then(|v| v.parse().ok()).unwrap_or(8);
-    let images = std::path::PathBuf::from(arg("--images").unwrap_or_else(|| "models/samples".into()));
+    let images =
+        std::path::PathBuf::from(arg("--images").unwrap_or_else(|| "models/samples".into()));
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config = Config::load(&root.join("config/single-node.toml"))?;
     let dir = tempfile::tempdir()?;
     config.node.data_dir = dir.path().to_path_buf();
     config.camera.listen = "127.0.0.1:0".parse()?;
     config.recognition.workers = 1;
-    for p in [&mut config.recognition.detector_model, &mut config.recognition.reader_model, &mut config.recognition.onnxruntime_library] {
+    for p in [
+        &mut config.recognition.detector_model,
+        &mut config.recognition.reader_model,
+        &mut config.recognition.onnxruntime_library,
+    ] {
         if p.is_relative() {
             *p = root.join(&*p);
         }
@@ -51,7 +60,14 @@ async fn main() -> Result<()> {
     let log = CommandLog::start(storage.clone(), metrics.clone());
     let secret = "bench-secret";
     let hash = alpr_central::policy::password::hash(secret).map_err(anyhow::Error::msg)?;
-    log.propose(Command::CreateAgency(Agency { id: "BENCH".into(), name: "Bench".into(), contributing: true, contact: "-".into(), created_at: now_millis() })).await?;
+    log.propose(Command::CreateAgency(Agency {
+        id: "BENCH".into(),
+        name: "Bench".into(),
+        contributing: true,
+        contact: "-".into(),
+        created_at: now_millis(),
+    }))
+    .await?;
     for c in 0..cameras {
         log.propose(Command::RegisterCamera(Camera {
             id: format!("cam-{c}"),
@@ -83,19 +99,21 @@ async fn main() -> Result<()> {
     });
     tokio::spawn(server::serve(endpoint, ctx));
 
-    let options = |camera: usize, images: Vec<std::path::PathBuf>, repeat: u32, edge: bool| simulator::SimulatorOptions {
-        server: addr,
-        server_name: "localhost".into(),
-        server_cert: identity.cert_path.clone(),
-        camera_id: format!("cam-{camera}"),
-        secret: secret.into(),
-        images,
-        fps: None,
-        repeat,
-        position: None,
-        edge_reads_only: edge.then(|| (0..1000).map(|i| format!("BEN{i:04}")).collect()),
-        reconnect_for: Duration::from_secs(10),
-        show_progress: false,
+    let options = |camera: usize, images: Vec<std::path::PathBuf>, repeat: u32, edge: bool| {
+        simulator::SimulatorOptions {
+            server: addr,
+            server_name: "localhost".into(),
+            server_cert: identity.cert_path.clone(),
+            camera_id: format!("cam-{camera}"),
+            secret: secret.into(),
+            images,
+            fps: None,
+            repeat,
+            position: None,
+            edge_reads_only: edge.then(|| (0..1000).map(|i| format!("BEN{i:04}")).collect()),
+            reconnect_for: Duration::from_secs(10),
+            show_progress: false,
+        }
     };
 
     // 1. Edge reads over QUIC, acknowledged after fsync.
@@ -103,7 +121,12 @@ async fn main() -> Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..cameras {
-        tasks.push(tokio::spawn(simulator::run(options(c, vec![dir.path().join("unused")], per_camera as u32, true))));
+        tasks.push(tokio::spawn(simulator::run(options(
+            c,
+            vec![dir.path().join("unused")],
+            per_camera as u32,
+            true,
+        ))));
     }
     let mut acked = 0usize;
     for t in tasks {
@@ -111,7 +134,9 @@ async fn main() -> Result<()> {
     }
     let quic_secs = started.elapsed().as_secs_f64();
     let quic_rate = acked as f64 / quic_secs;
-    println!("edge reads over QUIC -> durable store: {acked} reads from {cameras} cameras in {quic_secs:.2} s = {quic_rate:.0} reads/s");
+    println!(
+        "edge reads over QUIC -> durable store: {acked} reads from {cameras} cameras in {quic_secs:.2} s = {quic_rate:.0} reads/s"
+    );
 
     // 2. Raw RocksDB in the same run: the same reads as synced batches of 512.
     let raw = RocksStorage::open(&dir.path().join("raw"))?;
@@ -137,18 +162,28 @@ async fn main() -> Result<()> {
                 source: ReadSource::EdgeRead { seq: *i as u64 },
                 stored_at: now_millis(),
             };
-            ops.push(WriteOp::Put { space: Space::Reads, key: keys::read(&read.id), value: codec::encode(&read)? });
+            ops.push(WriteOp::Put {
+                space: Space::Reads,
+                key: keys::read(&read.id),
+                value: codec::encode(&read)?,
+            });
         }
         raw.write(ops, true)?;
     }
     let raw_secs = started.elapsed().as_secs_f64();
     let raw_rate = acked as f64 / raw_secs;
-    println!("raw RocksDB synced batches of 512 puts: {acked} reads in {raw_secs:.2} s = {raw_rate:.0} reads/s");
-    println!("ratio QUIC path / raw RocksDB = {:.2}", quic_rate / raw_rate);
+    println!(
+        "raw RocksDB synced batches of 512 puts: {acked} reads in {raw_secs:.2} s = {raw_rate:.0} reads/s"
+    );
+    println!(
+        "ratio QUIC path / raw RocksDB = {:.2}",
+        quic_rate / raw_rate
+    );
 
     // 3. Recognition.
     if let Some(_pool) = recognition {
-        let files = simulator::list_images(&images).with_context(|| format!("images for the recognition bench: {}", images.display()))?;
+        let files = simulator::list_images(&images)
+            .with_context(|| format!("images for the recognition bench: {}", images.display()))?;
         let repeat = (200 / files.len()).max(1) as u32;
         let started = Instant::now();
         let summary = simulator::run(options(0, files.clone(), repeat, false)).await?;
@@ -186,6 +221,10 @@ fn stage_latency(config: &Config, files: &[std::path::PathBuf]) -> Result<()> {
         v[v.len() / 2]
     };
     let (d, r) = (median(&mut decode), median(&mut recognize));
-    println!("per frame, median of {}: decode {d:.1} ms, detect+read {r:.1} ms, end to end {:.1} ms", decode.len(), d + r);
+    println!(
+        "per frame, median of {}: decode {d:.1} ms, detect+read {r:.1} ms, end to end {:.1} ms",
+        decode.len(),
+        d + r
+    );
     Ok(())
 }

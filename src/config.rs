@@ -85,7 +85,12 @@ pub struct PolicySection {
 
 impl Default for PolicySection {
     fn default() -> Self {
-        Self { session_idle_minutes: 30, lockout_after_failures: 5, lockout_minutes: 10, min_password_length: 12 }
+        Self {
+            session_idle_minutes: 30,
+            lockout_after_failures: 5,
+            lockout_minutes: 10,
+            min_password_length: 12,
+        }
     }
 }
 
@@ -102,7 +107,9 @@ impl Config {
     pub fn parse(text: &str, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let mut table: toml::Table = toml::from_str(text).context("the file is not valid TOML")?;
         for (name, value) in env {
-            let Some(path) = name.strip_prefix("ALPR__") else { continue };
+            let Some(path) = name.strip_prefix("ALPR__") else {
+                continue;
+            };
             let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
             apply_override(&mut table, &parts, &value)
                 .with_context(|| format!("applying environment override {name}"))?;
@@ -120,7 +127,10 @@ impl Config {
             bail!("recognition.workers must be at least 1");
         }
         if r.detector_input.iter().any(|d| *d == 0 || d % 32 != 0) {
-            bail!("recognition.detector_input must be multiples of 32, got {:?}", r.detector_input);
+            bail!(
+                "recognition.detector_input must be multiples of 32, got {:?}",
+                r.detector_input
+            );
         }
         if r.alphabet.is_empty() {
             bail!("recognition.alphabet must not be empty");
@@ -170,7 +180,10 @@ mod tests {
     #[test]
     fn environment_overrides_win_over_the_file() {
         let env = vec![
-            ("ALPR__API__LISTEN".to_string(), "127.0.0.9:9999".to_string()),
+            (
+                "ALPR__API__LISTEN".to_string(),
+                "127.0.0.9:9999".to_string(),
+            ),
             ("ALPR__RECOGNITION__WORKERS".to_string(), "7".to_string()),
             ("ALPR__NODE__DATA_DIR".to_string(), "/tmp/x y".to_string()),
         ];

@@ -34,7 +34,8 @@ pub async fn run(options: DemoOptions) -> Result<()> {
     let mut config = options.config;
     let data_dir = config.node.data_dir.clone();
     if data_dir.exists() {
-        std::fs::remove_dir_all(&data_dir).with_context(|| format!("clearing the demo data directory {}", data_dir.display()))?;
+        std::fs::remove_dir_all(&data_dir)
+            .with_context(|| format!("clearing the demo data directory {}", data_dir.display()))?;
     }
     config.node.id = "demo".into();
     step(&format!("starting a node (data in {})", data_dir.display()));
@@ -54,18 +55,29 @@ pub async fn run(options: DemoOptions) -> Result<()> {
         node.cert_path.display(),
         node.api_addr
     );
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     node.stop().await;
     Ok(())
 }
 
 async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Result<()> {
     let client = ApiClient::new(&node.api_addr.to_string(), &node.cert_path)?;
-    let otp = node.bootstrap_password.clone().context("a fresh node must have a bootstrap password")?;
-    step("state administrator: first login with the one-time password, new password, terms accepted");
-    let admin_password = format!("Demo-Admin-{}", crate::util::random_hex(6));
-    let admin = client.activate(BOOTSTRAP_ADMIN, &otp, &admin_password).await?;
-    step(&format!("creating contributing agency {DEMO_AGENCY}, officer 'officer1' (trained), camera 'demo-cam-1'"));
+    let otp = node
+        .bootstrap_password
+        .clone()
+        .context("a fresh node must have a bootstrap password")?;
+    step(
+        "state administrator: first login with the one-time password, new password, terms accepted",
+    );
+    let admin_password = format!("Granite-Harbor-{}", crate::util::random_hex(6));
+    let admin = client
+        .activate(BOOTSTRAP_ADMIN, &otp, &admin_password)
+        .await?;
+    step(&format!(
+        "creating contributing agency {DEMO_AGENCY}, officer 'officer1' (trained), camera 'demo-cam-1'"
+    ));
     admin
         .create_agency(&NewAgency {
             id: DEMO_AGENCY.into(),
@@ -89,11 +101,17 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
             description: "demo simulator".into(),
         })
         .await?;
-    let officer_password = format!("Demo-Officer-{}", crate::util::random_hex(6));
-    let officer_client = client.activate("officer1", &officer.one_time_password, &officer_password).await?;
+    let officer_password = format!("Lantern-Quartz-{}", crate::util::random_hex(6));
+    let officer_client = client
+        .activate("officer1", &officer.one_time_password, &officer_password)
+        .await?;
 
     let files = simulator::list_images(images)?;
-    step(&format!("camera 'demo-cam-1' streams {} images from {} over QUIC", files.len(), images.display()));
+    step(&format!(
+        "camera 'demo-cam-1' streams {} images from {} over QUIC",
+        files.len(),
+        images.display()
+    ));
     let summary = simulator::run(SimulatorOptions {
         server: node.camera_addr,
         server_name: "localhost".into(),
@@ -103,7 +121,10 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
         images: files,
         fps,
         repeat: 1,
-        position: Some(crate::domain::GeoPoint { lat: 42.3601, lon: -71.0589 }),
+        position: Some(crate::domain::GeoPoint {
+            lat: 42.3601,
+            lon: -71.0589,
+        }),
         edge_reads_only: None,
         reconnect_for: Duration::from_secs(30),
         show_progress: true,
@@ -121,11 +142,17 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
 
     step("a search without a justification is refused:");
     let (status, body) = officer_client
-        .raw(reqwest::Method::POST, "/api/v1/search", Some(&serde_json::json!({"plate": first})))
+        .raw(
+            reqwest::Method::POST,
+            "/api/v1/search",
+            Some(&serde_json::json!({"plate": first})),
+        )
         .await?;
     println!("   HTTP {status}: {body}");
 
-    step(&format!("officer1 searches plate {first} with a justification:"));
+    step(&format!(
+        "officer1 searches plate {first} with a justification:"
+    ));
     let justification = Justification {
         purpose: Purpose::CriminalInvestigation,
         case_number: "DEMO-2026-0001".into(),
@@ -157,12 +184,17 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
         })
         .await?;
     print_results(&all);
-    println!("\nAccounts for trying the API: admin / {admin_password}, officer1 / {officer_password}");
+    println!(
+        "\nAccounts for trying the API: admin / {admin_password}, officer1 / {officer_password}"
+    );
     Ok(())
 }
 
 fn print_results(found: &SearchResponse) {
-    println!("   audit entry #{} recorded before these {} result(s) were returned", found.audit_seq, found.count);
+    println!(
+        "   audit entry #{} recorded before these {} result(s) were returned",
+        found.audit_seq, found.count
+    );
     for r in found.results.iter().take(25) {
         println!(
             "   {:<10} {}  camera {:<12} confidence {:.2}{}  source {}",

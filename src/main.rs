@@ -17,7 +17,11 @@ use alpr_central::storage::rocks::RocksStorage;
 use alpr_central::{demo, metrics::Metrics, node};
 
 #[derive(Parser)]
-#[command(name = "alpr-central", version, about = "Statewide ALPR central repository")]
+#[command(
+    name = "alpr-central",
+    version,
+    about = "Statewide ALPR central repository"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -111,7 +115,10 @@ enum AuditCmd {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn parse_offset(text: &str) -> Result<i32> {
@@ -121,8 +128,12 @@ fn parse_offset(text: &str) -> Result<i32> {
         _ => (1, text),
     };
     let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let h: i32 = h.parse().with_context(|| format!("UTC offset {text:?}: hours"))?;
-    let m: i32 = m.parse().with_context(|| format!("UTC offset {text:?}: minutes"))?;
+    let h: i32 = h
+        .parse()
+        .with_context(|| format!("UTC offset {text:?}: hours"))?;
+    let m: i32 = m
+        .parse()
+        .with_context(|| format!("UTC offset {text:?}: minutes"))?;
     if h > 14 || m > 59 {
         bail!("UTC offset {text:?} is out of range");
     }
@@ -138,11 +149,22 @@ async fn main() -> Result<()> {
             let config = Config::load(&config)?;
             let node = node::start(config, false).await?;
             node.print_banner();
-            tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+            tokio::signal::ctrl_c()
+                .await
+                .context("waiting for Ctrl-C")?;
             tracing::info!("stopping");
             node.stop().await;
         }
-        Cmd::Camera { server, server_cert, server_name, camera_id, secret, images, fps, repeat } => {
+        Cmd::Camera {
+            server,
+            server_cert,
+            server_name,
+            camera_id,
+            secret,
+            images,
+            fps,
+            repeat,
+        } => {
             init_logging("warn");
             let summary = simulator::run(SimulatorOptions {
                 server,
@@ -161,34 +183,71 @@ async fn main() -> Result<()> {
             .await?;
             summary.print();
         }
-        Cmd::Demo { config, images, fps, exit } => {
+        Cmd::Demo {
+            config,
+            images,
+            fps,
+            exit,
+        } => {
             init_logging("warn");
             let mut config = Config::load(&config)?;
             config.node.data_dir = PathBuf::from("data/demo");
-            demo::run(demo::DemoOptions { config, images, fps, exit }).await?;
+            demo::run(demo::DemoOptions {
+                config,
+                images,
+                fps,
+                exit,
+            })
+            .await?;
         }
-        Cmd::Eval { images, labels, config, split } => {
+        Cmd::Eval {
+            images,
+            labels,
+            config,
+            split,
+        } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let report = tokio::task::spawn_blocking(move || eval::evaluate(&config.recognition, &images, &labels, split))
-                .await
-                .context("evaluation thread")??;
+            let report = tokio::task::spawn_blocking(move || {
+                eval::evaluate(&config.recognition, &images, &labels, split)
+            })
+            .await
+            .context("evaluation thread")??;
             report.print(&format!("eval ({split:?} split)"));
         }
-        Cmd::Import { format, file, agency, config, utc_offset } => {
+        Cmd::Import {
+            format,
+            file,
+            agency,
+            config,
+            utc_offset,
+        } => {
             init_logging("warn");
             let config = Config::load(&config)?;
             let storage: std::sync::Arc<dyn alpr_central::storage::Storage> = std::sync::Arc::new(
-                RocksStorage::open(&config.db_path()).context("opening the node's database (stop the node first)")?,
+                RocksStorage::open(&config.db_path())
+                    .context("opening the node's database (stop the node first)")?,
             );
             let log = CommandLog::start(storage.clone(), Metrics::new());
-            let report = import::run(storage.as_ref(), &log, format, &file, &agency, parse_offset(&utc_offset)?, true).await?;
+            let report = import::run(
+                storage.as_ref(),
+                &log,
+                format,
+                &file,
+                &agency,
+                parse_offset(&utc_offset)?,
+                true,
+            )
+            .await?;
             report.print();
         }
-        Cmd::Audit { command: AuditCmd::Verify { config } } => {
+        Cmd::Audit {
+            command: AuditCmd::Verify { config },
+        } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let storage = RocksStorage::open(&config.db_path()).context("opening the node's database (stop the node first)")?;
+            let storage = RocksStorage::open(&config.db_path())
+                .context("opening the node's database (stop the node first)")?;
             match queries::verify_audit_chain(&storage)? {
                 Ok(n) => println!("audit chain intact on node {}: {n} entries", config.node.id),
                 Err(problem) => bail!("audit chain broken on node {}: {problem}", config.node.id),

@@ -1,6 +1,8 @@
 //! Prometheus metrics of one node, served at `/metrics`.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Every metric the node exports. Cheap to clone (the metrics are shared handles).
 #[derive(Clone)]
@@ -20,34 +22,53 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("alpr".into()), None).unwrap_or_default();
-        let frames_received = IntCounter::new("frames_received_total", "Camera frames received").expect("metric");
-        let frames_acknowledged =
-            IntCounter::new("frames_acknowledged_total", "Frames acknowledged after durable storage").expect("metric");
+        let frames_received =
+            IntCounter::new("frames_received_total", "Camera frames received").expect("metric");
+        let frames_acknowledged = IntCounter::new(
+            "frames_acknowledged_total",
+            "Frames acknowledged after durable storage",
+        )
+        .expect("metric");
         let frames_rejected = IntCounterVec::new(
             Opts::new("frames_rejected_total", "Frames refused, by reason"),
             &["reason"],
         )
         .expect("metric");
-        let reads_stored = IntCounter::new("reads_stored_total", "Reads stored from cameras").expect("metric");
+        let reads_stored =
+            IntCounter::new("reads_stored_total", "Reads stored from cameras").expect("metric");
         let recognition_seconds = Histogram::with_opts(
-            HistogramOpts::new("recognition_seconds", "Decode, detect and read time per frame")
-                .buckets(vec![0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0]),
+            HistogramOpts::new(
+                "recognition_seconds",
+                "Decode, detect and read time per frame",
+            )
+            .buckets(vec![
+                0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0,
+            ]),
         )
         .expect("metric");
         let commands_applied = IntCounterVec::new(
-            Opts::new("commands_applied_total", "State-machine commands applied, by kind"),
+            Opts::new(
+                "commands_applied_total",
+                "State-machine commands applied, by kind",
+            ),
             &["kind"],
         )
         .expect("metric");
         let commit_batch_size = Histogram::with_opts(
             HistogramOpts::new("commit_batch_commands", "Commands per durable write batch")
-                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0]),
+                .buckets(vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+                ]),
         )
         .expect("metric");
-        let searches =
-            IntCounterVec::new(Opts::new("searches_total", "Searches, by outcome"), &["outcome"]).expect("metric");
+        let searches = IntCounterVec::new(
+            Opts::new("searches_total", "Searches, by outcome"),
+            &["outcome"],
+        )
+        .expect("metric");
         let camera_connections =
-            IntCounter::new("camera_connections_total", "Camera connections accepted").expect("metric");
+            IntCounter::new("camera_connections_total", "Camera connections accepted")
+                .expect("metric");
         let metrics = Self {
             registry,
             frames_received,

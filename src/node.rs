@@ -64,7 +64,11 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
             tracing::warn!("recognition disabled, frames with images will be refused: {e:#}");
             None
         }
-        Err(e) => return Err(e.context("starting recognition (run scripts/setup.sh to install ONNX Runtime)")),
+        Err(e) => {
+            return Err(
+                e.context("starting recognition (run scripts/setup.sh to install ONNX Runtime)")
+            );
+        }
     };
 
     let endpoint = server::endpoint(&identity, config.camera.listen)?;
@@ -88,7 +92,11 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
         policy: config.policy.clone(),
         min_confidence: config.recognition.min_confidence,
     });
-    let http = api::serve(api_state, identity.server_config(&[b"h2", b"http/1.1"])?, config.api.listen)?;
+    let http = api::serve(
+        api_state,
+        identity.server_config(&[b"h2", b"http/1.1"])?,
+        config.api.listen,
+    )?;
     let api_addr = config.api.listen;
     let api = http.handle();
     let api_task = tokio::spawn(http);
@@ -129,7 +137,11 @@ impl RunningNode {
             println!(
                 "  first start: state administrator '{BOOTSTRAP_ADMIN}' has the one-time password {otp} \
                  (also in {}); change it at first login",
-                self.config.node.data_dir.join("bootstrap-admin.txt").display()
+                self.config
+                    .node
+                    .data_dir
+                    .join("bootstrap-admin.txt")
+                    .display()
             );
         }
     }
@@ -146,11 +158,19 @@ impl RunningNode {
 }
 
 /// First-start set-up: terms version 1 and the bootstrap state administrator.
-async fn bootstrap(storage: &dyn Storage, log: &CommandLog, config: &Config) -> Result<Option<String>> {
+async fn bootstrap(
+    storage: &dyn Storage,
+    log: &CommandLog,
+    config: &Config,
+) -> Result<Option<String>> {
     if queries::current_terms(storage)?.is_none() {
-        log.propose(Command::PublishTerms { version: 1, text: terms::TERMS_V1.to_string(), at: now_millis() })
-            .await
-            .context("publishing the terms of use")?;
+        log.propose(Command::PublishTerms {
+            version: 1,
+            text: terms::TERMS_V1.to_string(),
+            at: now_millis(),
+        })
+        .await
+        .context("publishing the terms of use")?;
     }
     if !queries::users(storage)?.is_empty() {
         return Ok(None);

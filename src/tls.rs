@@ -38,7 +38,8 @@ impl NodeIdentity {
                     sans.push(name.clone());
                 }
             }
-            let generated = rcgen::generate_simple_self_signed(sans).context("generating the node certificate")?;
+            let generated = rcgen::generate_simple_self_signed(sans)
+                .context("generating the node certificate")?;
             write_private(&key_path, generated.signing_key.serialize_pem().as_bytes())?;
             std::fs::write(&cert_path, generated.cert.pem())
                 .with_context(|| format!("writing {}", cert_path.display()))?;
@@ -48,7 +49,11 @@ impl NodeIdentity {
             .with_context(|| format!("reading certificate {}", cert_path.display()))?;
         let key = PrivateKeyDer::from_pem_file(&key_path)
             .with_context(|| format!("reading private key {}", key_path.display()))?;
-        Ok(Self { cert, key, cert_path })
+        Ok(Self {
+            cert,
+            key,
+            cert_path,
+        })
     }
 
     /// SHA-256 of the certificate, as colon-separated hex (what a person compares).
@@ -69,20 +74,31 @@ impl NodeIdentity {
 
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     let digest = Sha256::digest(cert.as_ref());
-    digest.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// A rustls client configuration trusting exactly the certificate(s) in `cert_pem_path`.
-pub fn client_config_trusting(cert_pem_path: &Path, alpn: &[&[u8]]) -> Result<Arc<rustls::ClientConfig>> {
+pub fn client_config_trusting(
+    cert_pem_path: &Path,
+    alpn: &[&[u8]],
+) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_pem_path)
         .with_context(|| format!("reading server certificate {}", cert_pem_path.display()))?
         .collect::<Result<_, _>>()
         .with_context(|| format!("parsing server certificate {}", cert_pem_path.display()))?;
     for cert in certs {
-        roots.add(cert).context("adding the server certificate as a trust root")?;
+        roots
+            .add(cert)
+            .context("adding the server certificate as a trust root")?;
     }
-    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
@@ -95,8 +111,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     options.mode(0o600);
-    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alpr_central::api::search::SearchRequest;
-use alpr_central::camera::protocol::{CameraMessage, EdgeRead, Frame, Hello, PROTOCOL_VERSION, ServerMessage, read_message, write_message};
+use alpr_central::camera::protocol::{
+    CameraMessage, EdgeRead, Frame, Hello, PROTOCOL_VERSION, ServerMessage, read_message,
+    write_message,
+};
 use alpr_central::camera::simulator::{self, SimulatorOptions};
 use alpr_central::client::ApiFailure;
 use alpr_central::util::now_millis;
@@ -26,14 +29,24 @@ fn by_plate(plate: &str) -> SearchRequest {
 }
 
 fn by_camera(camera: &str) -> SearchRequest {
-    SearchRequest { plate: None, camera_id: Some(camera.into()), ..by_plate("X") }
+    SearchRequest {
+        plate: None,
+        camera_id: Some(camera.into()),
+        ..by_plate("X")
+    }
 }
 
 fn status_of(e: &anyhow::Error) -> u16 {
-    e.downcast_ref::<ApiFailure>().map(|f| f.status).unwrap_or(0)
+    e.downcast_ref::<ApiFailure>()
+        .map(|f| f.status)
+        .unwrap_or(0)
 }
 
-fn simulator_options(node: &NodeProcess, world: &World, images: Vec<std::path::PathBuf>) -> SimulatorOptions {
+fn simulator_options(
+    node: &NodeProcess,
+    world: &World,
+    images: Vec<std::path::PathBuf>,
+) -> SimulatorOptions {
     SimulatorOptions {
         server: node.camera,
         server_name: "localhost".into(),
@@ -55,16 +68,34 @@ async fn frames_from_a_camera_become_searchable_reads_under_a_justified_audited_
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let images = simulator::list_images(&std::path::Path::new(ROOT).join("models/samples")).unwrap();
-    let summary = simulator::run(simulator_options(&node, &world, images.clone())).await.unwrap();
-    assert_eq!(summary.acknowledged.len(), images.len(), "every frame acknowledged; rejected: {:?}", summary.rejected);
-    let read_plates: Vec<String> = summary.acknowledged.iter().flat_map(|f| f.reads.iter().map(|r| r.plate.clone())).collect();
-    assert!(!read_plates.is_empty(), "the sample scenes contain readable plates");
+    let images =
+        simulator::list_images(&std::path::Path::new(ROOT).join("models/samples")).unwrap();
+    let summary = simulator::run(simulator_options(&node, &world, images.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        summary.acknowledged.len(),
+        images.len(),
+        "every frame acknowledged; rejected: {:?}",
+        summary.rejected
+    );
+    let read_plates: Vec<String> = summary
+        .acknowledged
+        .iter()
+        .flat_map(|f| f.reads.iter().map(|r| r.plate.clone()))
+        .collect();
+    assert!(
+        !read_plates.is_empty(),
+        "the sample scenes contain readable plates"
+    );
 
     // Each plate the camera was told about is found by an exact search, with its source agency.
     for plate in &read_plates {
         let found = world.officer.search(&by_plate(plate)).await.unwrap();
-        assert!(found.results.iter().any(|r| &r.plate == plate), "plate {plate} searchable");
+        assert!(
+            found.results.iter().any(|r| &r.plate == plate),
+            "plate {plate} searchable"
+        );
         let r = &found.results[0];
         assert_eq!(r.source_agency.id, AGENCY);
         assert!(r.verify_notice.contains("Verify with the source agency"));
@@ -74,7 +105,11 @@ async fn frames_from_a_camera_become_searchable_reads_under_a_justified_audited_
     // Without a justification: 400, no results, and the refusal is in the audit log.
     let (status, body) = world
         .officer
-        .raw(reqwest::Method::POST, "/api/v1/search", Some(&serde_json::json!({"plate": read_plates[0]})))
+        .raw(
+            reqwest::Method::POST,
+            "/api/v1/search",
+            Some(&serde_json::json!({"plate": read_plates[0]})),
+        )
         .await
         .unwrap();
     assert_eq!(status, 400, "{body}");
@@ -83,18 +118,49 @@ async fn frames_from_a_camera_become_searchable_reads_under_a_justified_audited_
     // With facts too short to be specific and articulable: refused too.
     let mut vague = by_plate(&read_plates[0]);
     vague.justification.as_mut().unwrap().facts = "because".into();
-    assert_eq!(status_of(&world.officer.search(&vague).await.unwrap_err()), 400);
+    assert_eq!(
+        status_of(&world.officer.search(&vague).await.unwrap_err()),
+        400
+    );
 
-    let (status, audit) = world.admin.raw(reqwest::Method::GET, "/api/v1/audit?limit=1000", None).await.unwrap();
+    let (status, audit) = world
+        .admin
+        .raw(reqwest::Method::GET, "/api/v1/audit?limit=1000", None)
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     let entries: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
-    let searches: Vec<&serde_json::Value> = entries.iter().filter(|e| e["action"] == "search").collect();
-    assert_eq!(searches.len(), read_plates.len() + 2, "every search, allowed or refused, is audited");
-    assert_eq!(searches.iter().filter(|e| e["outcome"] == "refused").count(), 2);
-    assert!(searches.iter().filter(|e| e["outcome"] == "allowed").all(|e| e["case_number"] == "CASE-2026-17" && e["result_count"].as_u64() >= Some(1)));
+    let searches: Vec<&serde_json::Value> =
+        entries.iter().filter(|e| e["action"] == "search").collect();
+    assert_eq!(
+        searches.len(),
+        read_plates.len() + 2,
+        "every search, allowed or refused, is audited"
+    );
+    assert_eq!(
+        searches
+            .iter()
+            .filter(|e| e["outcome"] == "refused")
+            .count(),
+        2
+    );
+    assert!(
+        searches
+            .iter()
+            .filter(|e| e["outcome"] == "allowed")
+            .all(|e| e["case_number"] == "CASE-2026-17" && e["result_count"].as_u64() >= Some(1))
+    );
 
     // Case view: the entries of that case.
-    let (_, case) = world.admin.raw(reqwest::Method::GET, "/api/v1/audit?case=CASE-2026-17", None).await.unwrap();
+    let (_, case) = world
+        .admin
+        .raw(
+            reqwest::Method::GET,
+            "/api/v1/audit?case=CASE-2026-17",
+            None,
+        )
+        .await
+        .unwrap();
     let case: Vec<serde_json::Value> = serde_json::from_str(&case).unwrap();
     assert!(case.len() >= read_plates.len());
 }
@@ -118,26 +184,41 @@ async fn policy_refuses_unacknowledged_users_wrong_passwords_and_non_contributor
         })
         .await
         .unwrap();
-    let first = client.login("rookie", &created.one_time_password).await.unwrap();
+    let first = client
+        .login("rookie", &created.one_time_password)
+        .await
+        .unwrap();
     assert!(first.must_change_password);
     let rookie = client.with_token(&first.token);
     let e = rookie.search(&by_plate("ABC123")).await.unwrap_err();
     assert_eq!(status_of(&e), 403);
     assert!(e.to_string().contains("password_change_required"));
-    let e = rookie.change_password(&created.one_time_password, "short").await.unwrap_err();
+    let e = rookie
+        .change_password(&created.one_time_password, "short")
+        .await
+        .unwrap_err();
     assert_eq!(status_of(&e), 400);
-    rookie.change_password(&created.one_time_password, "Orchid-Velvet-Summit-9").await.unwrap();
+    rookie
+        .change_password(&created.one_time_password, "Orchid-Velvet-Summit-9")
+        .await
+        .unwrap();
     let e = rookie.search(&by_plate("ABC123")).await.unwrap_err();
     assert_eq!(status_of(&e), 403);
     assert!(e.to_string().contains("terms_not_accepted"));
 
     // Wrong password: refused; five in a row lock the account even for the right password.
-    let e = client.login("rookie", "Not-The-Password-1").await.unwrap_err();
+    let e = client
+        .login("rookie", "Not-The-Password-1")
+        .await
+        .unwrap_err();
     assert_eq!(status_of(&e), 401);
     for _ in 0..4 {
         let _ = client.login("rookie", "Not-The-Password-1").await;
     }
-    let e = client.login("rookie", "Orchid-Velvet-Summit-9").await.unwrap_err();
+    let e = client
+        .login("rookie", "Orchid-Velvet-Summit-9")
+        .await
+        .unwrap_err();
     assert_eq!(status_of(&e), 403);
     assert!(e.to_string().contains("account_locked"));
 
@@ -154,7 +235,11 @@ async fn policy_refuses_unacknowledged_users_wrong_passwords_and_non_contributor
         .unwrap();
     let e = world
         .admin
-        .register_camera(&alpr_central::api::admin::NewCamera { camera_id: "fed-cam".into(), agency_id: "FED-1".into(), description: String::new() })
+        .register_camera(&alpr_central::api::admin::NewCamera {
+            camera_id: "fed-cam".into(),
+            agency_id: "FED-1".into(),
+            description: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(status_of(&e), 409);
@@ -199,13 +284,21 @@ async fn kill_9_mid_stream_loses_no_acknowledged_read_and_stores_none_twice() {
     node.spawn();
     let summary = stream.await.unwrap().unwrap();
     assert!(summary.reconnects >= 1, "the camera noticed the crash");
-    assert_eq!(summary.acknowledged.len(), 400, "rejected: {:?}", summary.rejected);
+    assert_eq!(
+        summary.acknowledged.len(),
+        400,
+        "rejected: {:?}",
+        summary.rejected
+    );
 
     // Sessions do not survive a restart: log in again.
     let login = node.client().login("officer1", STRONG).await.unwrap();
     let officer = node.client().with_token(&login.token);
     let found = officer.search(&by_camera("cam-1")).await.unwrap();
-    assert_eq!(found.count, 400, "every acknowledged frame's read is stored exactly once");
+    assert_eq!(
+        found.count, 400,
+        "every acknowledged frame's read is stored exactly once"
+    );
     let mut ids: Vec<&str> = found.results.iter().map(|r| r.read_id.as_str()).collect();
     ids.sort();
     ids.dedup();
@@ -218,19 +311,34 @@ async fn malformed_and_oversized_camera_messages_get_clear_errors_and_the_connec
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
     alpr_central::tls::init_crypto();
-    let tls = alpr_central::tls::client_config_trusting(&node.cert(), &[alpr_central::tls::CAMERA_ALPN]).unwrap();
+    let tls =
+        alpr_central::tls::client_config_trusting(&node.cert(), &[alpr_central::tls::CAMERA_ALPN])
+            .unwrap();
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from((*tls).clone()).unwrap();
     let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
     endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
-    let connection = endpoint.connect(node.camera, "localhost").unwrap().await.unwrap();
+    let connection = endpoint
+        .connect(node.camera, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
-    let hello = Hello { protocol: PROTOCOL_VERSION, camera_id: "cam-1".into(), secret: world.camera.secret.clone() };
-    write_message(&mut send, &CameraMessage::Hello(hello)).await.unwrap();
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        camera_id: "cam-1".into(),
+        secret: world.camera.secret.clone(),
+    };
+    write_message(&mut send, &CameraMessage::Hello(hello))
+        .await
+        .unwrap();
     let welcome: ServerMessage = read_message(&mut recv, 1 << 20).await.unwrap();
     assert!(matches!(welcome, ServerMessage::Welcome { .. }));
 
     async fn answer(recv: &mut quinn::RecvStream) -> ServerMessage {
-        tokio::time::timeout(Duration::from_secs(20), read_message(recv, 1 << 20)).await.expect("answer in time").expect("answer")
+        tokio::time::timeout(Duration::from_secs(20), read_message(recv, 1 << 20))
+            .await
+            .expect("answer in time")
+            .expect("answer")
     }
     let frame = |seq: u64, image: Vec<u8>, plate: Option<&str>| Frame {
         seq,
@@ -238,44 +346,105 @@ async fn malformed_and_oversized_camera_messages_get_clear_errors_and_the_connec
         image,
         position: None,
         heading_degrees: None,
-        edge_reads: plate.map(|p| vec![EdgeRead { plate: p.into(), plate_state: None, confidence: 0.9 }]).unwrap_or_default(),
+        edge_reads: plate
+            .map(|p| {
+                vec![EdgeRead {
+                    plate: p.into(),
+                    plate_state: None,
+                    confidence: 0.9,
+                }]
+            })
+            .unwrap_or_default(),
     };
 
     // Garbage of a valid length.
-    use tokio::io::AsyncWriteExt;
     send.write_all(&5u32.to_be_bytes()).await.unwrap();
     send.write_all(&[9, 9, 9, 9, 9]).await.unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Rejected { seq: None, reason } if reason.contains("malformed")), "{a:?}");
+    assert!(
+        matches!(&a, ServerMessage::Rejected { seq: None, reason } if reason.contains("malformed")),
+        "{a:?}"
+    );
     // A message over the 1 MiB limit.
-    write_message(&mut send, &CameraMessage::Frame(frame(1, vec![0u8; 2 << 20], None))).await.unwrap();
+    write_message(
+        &mut send,
+        &CameraMessage::Frame(frame(1, vec![0u8; 2 << 20], None)),
+    )
+    .await
+    .unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Rejected { seq: None, reason } if reason.contains("exceeds")), "{a:?}");
+    assert!(
+        matches!(&a, ServerMessage::Rejected { seq: None, reason } if reason.contains("exceeds")),
+        "{a:?}"
+    );
     // Bytes that are not an image.
-    write_message(&mut send, &CameraMessage::Frame(frame(2, b"not a jpeg".to_vec(), None))).await.unwrap();
+    write_message(
+        &mut send,
+        &CameraMessage::Frame(frame(2, b"not a jpeg".to_vec(), None)),
+    )
+    .await
+    .unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Rejected { seq: Some(2), reason } if reason.contains("decoded")), "{a:?}");
+    assert!(
+        matches!(&a, ServerMessage::Rejected { seq: Some(2), reason } if reason.contains("decoded")),
+        "{a:?}"
+    );
     // An image with more pixels than allowed (8000 x 6000 = 48 MP > 40 MP), small on the wire.
     let big = image::GrayImage::new(8000, 6000);
     let mut png = Vec::new();
-    image::DynamicImage::ImageLuma8(big).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    image::DynamicImage::ImageLuma8(big)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
     assert!(png.len() < 1 << 20);
-    write_message(&mut send, &CameraMessage::Frame(frame(3, png, None))).await.unwrap();
+    write_message(&mut send, &CameraMessage::Frame(frame(3, png, None)))
+        .await
+        .unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Rejected { seq: Some(3), reason } if reason.contains("pixels")), "{a:?}");
+    assert!(
+        matches!(&a, ServerMessage::Rejected { seq: Some(3), reason } if reason.contains("pixels")),
+        "{a:?}"
+    );
     // A capture time in the future.
     let mut future = frame(4, Vec::new(), Some("FUT123"));
     future.captured_at = now_millis() + 3_600_000;
-    write_message(&mut send, &CameraMessage::Frame(future)).await.unwrap();
+    write_message(&mut send, &CameraMessage::Frame(future))
+        .await
+        .unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Rejected { seq: Some(4), reason } if reason.contains("future")), "{a:?}");
+    assert!(
+        matches!(&a, ServerMessage::Rejected { seq: Some(4), reason } if reason.contains("future")),
+        "{a:?}"
+    );
     // The same connection still stores a good frame, and a resend is acknowledged as a duplicate.
-    write_message(&mut send, &CameraMessage::Frame(frame(5, Vec::new(), Some("GOOD123")))).await.unwrap();
+    write_message(
+        &mut send,
+        &CameraMessage::Frame(frame(5, Vec::new(), Some("GOOD123"))),
+    )
+    .await
+    .unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Ack { seq: 5, duplicate: false, reads } if reads.len() == 1), "{a:?}");
-    write_message(&mut send, &CameraMessage::Frame(frame(5, Vec::new(), Some("GOOD123")))).await.unwrap();
+    assert!(
+        matches!(&a, ServerMessage::Ack { seq: 5, duplicate: false, reads } if reads.len() == 1),
+        "{a:?}"
+    );
+    write_message(
+        &mut send,
+        &CameraMessage::Frame(frame(5, Vec::new(), Some("GOOD123"))),
+    )
+    .await
+    .unwrap();
     let a = answer(&mut recv).await;
-    assert!(matches!(&a, ServerMessage::Ack { seq: 5, duplicate: true, .. }), "{a:?}");
+    assert!(
+        matches!(
+            &a,
+            ServerMessage::Ack {
+                seq: 5,
+                duplicate: true,
+                ..
+            }
+        ),
+        "{a:?}"
+    );
     let found = world.officer.search(&by_plate("GOOD123")).await.unwrap();
     assert_eq!(found.count, 1);
     let found = world.officer.search(&by_plate("FUT123")).await.unwrap();
@@ -284,12 +453,15 @@ async fn malformed_and_oversized_camera_messages_get_clear_errors_and_the_connec
 
 fn import_cli(node: &NodeProcess, file: &std::path::Path) -> String {
     let out = std::process::Command::new(BIN)
-        .args(["import", "--format", "spd-psv", "--agency", AGENCY, "--config"])
+        .args([
+            "import", "--format", "spd-psv", "--agency", AGENCY, "--config",
+        ])
         .arg(&node.config)
         .arg(file)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     text
 }
@@ -315,14 +487,30 @@ async fn the_seattle_public_records_sample_imports_once() {
     let world = world(&node).await;
     node.stop();
     let first = import_cli(&node, &file);
-    let (records, stored, present) = (count(&first, "records read"), count(&first, "stored"), count(&first, "already present"));
+    let (records, stored, present) = (
+        count(&first, "records read"),
+        count(&first, "stored"),
+        count(&first, "already present"),
+    );
     let rejected = count(&first, "rejected");
     assert_eq!(records, 5000, "{first}");
-    assert_eq!(stored + present + rejected, 5000, "every row is stored or accounted for: {first}");
+    assert_eq!(
+        stored + present + rejected,
+        5000,
+        "every row is stored or accounted for: {first}"
+    );
     assert!(stored > 4900, "{first}");
     let again = import_cli(&node, &file);
-    assert_eq!(count(&again, "stored"), 0, "a re-import stores nothing: {again}");
-    assert_eq!(count(&again, "already present"), stored + present, "{again}");
+    assert_eq!(
+        count(&again, "stored"),
+        0,
+        "a re-import stores nothing: {again}"
+    );
+    assert_eq!(
+        count(&again, "already present"),
+        stored + present,
+        "{again}"
+    );
 
     node.spawn();
     let login = node.client().login("officer1", STRONG).await.unwrap();

@@ -29,7 +29,9 @@ pub fn free_port() -> u16 {
 pub fn ort_library() -> PathBuf {
     std::env::var_os("ALPR_ONNXRUNTIME_LIBRARY")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(ROOT).join(".runtime/onnxruntime/onnxruntime/capi/libonnxruntime.so.1.31.1"))
+        .unwrap_or_else(|| {
+            Path::new(ROOT).join(".runtime/onnxruntime/onnxruntime/capi/libonnxruntime.so.1.31.1")
+        })
 }
 
 pub struct NodeProcess {
@@ -77,7 +79,13 @@ alternates = 3
             root = ROOT,
         );
         std::fs::write(&config, text).expect("write config");
-        let mut node = NodeProcess { dir: dir.to_path_buf(), config, api, camera, child: None };
+        let mut node = NodeProcess {
+            dir: dir.to_path_buf(),
+            config,
+            api,
+            camera,
+            child: None,
+        };
         node.spawn();
         node
     }
@@ -120,8 +128,12 @@ alternates = 3
     }
 
     pub fn bootstrap_password(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join("data/bootstrap-admin.txt")).expect("bootstrap file");
-        text.split_whitespace().nth(1).expect("password").to_string()
+        let text = std::fs::read_to_string(self.dir.join("data/bootstrap-admin.txt"))
+            .expect("bootstrap file");
+        text.split_whitespace()
+            .nth(1)
+            .expect("password")
+            .to_string()
     }
 
     pub fn client(&self) -> ApiClient {
@@ -138,7 +150,10 @@ alternates = 3
 
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
@@ -170,21 +185,49 @@ pub const STRONG: &str = "Tidal-Quartz-Lantern-42";
 
 pub async fn world(node: &NodeProcess) -> World {
     let client = node.client();
-    let admin = client.activate("admin", &node.bootstrap_password(), "Admin-Granite-Falcon-77").await.expect("admin");
+    let admin = client
+        .activate(
+            "admin",
+            &node.bootstrap_password(),
+            "Granite-Falcon-Harbor-77",
+        )
+        .await
+        .expect("admin");
     admin
-        .create_agency(&NewAgency { id: AGENCY.into(), name: "Test Police".into(), contributing: true, contact: "records desk 555-0101".into() })
+        .create_agency(&NewAgency {
+            id: AGENCY.into(),
+            name: "Test Police".into(),
+            contributing: true,
+            contact: "records desk 555-0101".into(),
+        })
         .await
         .expect("agency");
     let officer = admin
-        .create_user(&NewUser { username: "officer1".into(), agency_id: AGENCY.into(), role: Role::AuthorizedUser, trained_on: Some("2026-01-01".into()) })
+        .create_user(&NewUser {
+            username: "officer1".into(),
+            agency_id: AGENCY.into(),
+            role: Role::AuthorizedUser,
+            trained_on: Some("2026-01-01".into()),
+        })
         .await
         .expect("user");
-    let officer = client.activate("officer1", &officer.one_time_password, STRONG).await.expect("officer");
+    let officer = client
+        .activate("officer1", &officer.one_time_password, STRONG)
+        .await
+        .expect("officer");
     let camera = admin
-        .register_camera(&NewCamera { camera_id: "cam-1".into(), agency_id: AGENCY.into(), description: String::new() })
+        .register_camera(&NewCamera {
+            camera_id: "cam-1".into(),
+            agency_id: AGENCY.into(),
+            description: String::new(),
+        })
         .await
         .expect("camera");
-    World { admin, officer, camera }
+    World {
+        admin,
+        officer,
+        camera,
+    }
 }
 
 pub fn justification() -> alpr_central::domain::Justification {

@@ -12,7 +12,7 @@ use crate::policy::password;
 use crate::state::{Command, queries};
 use crate::util::{now_millis, random_hex};
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewAgency {
     pub id: String,
@@ -21,13 +21,20 @@ pub struct NewAgency {
     pub contact: String,
 }
 
-pub async fn create_agency(state: web::Data<ApiState>, req: HttpRequest, body: web::Json<NewAgency>) -> Result<HttpResponse, ApiError> {
+pub async fn create_agency(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<NewAgency>,
+) -> Result<HttpResponse, ApiError> {
     let caller = ready(&state, &req)?;
     require_role(&caller.user, &[Role::StateAdministrator])?;
     let body = body.into_inner();
     validate_id("agency", &body.id).map_err(|m| ApiError::bad_request("bad_agency", m))?;
     if body.name.trim().is_empty() || body.contact.trim().is_empty() {
-        return Err(ApiError::bad_request("bad_agency", "name and contact are required"));
+        return Err(ApiError::bad_request(
+            "bad_agency",
+            "name and contact are required",
+        ));
     }
     let agency = Agency {
         id: body.id.clone(),
@@ -38,20 +45,34 @@ pub async fn create_agency(state: web::Data<ApiState>, req: HttpRequest, body: w
     };
     let params = serde_json::to_string(&body).unwrap_or_default();
     state.log.propose(Command::CreateAgency(agency)).await?;
-    audit(&state, &caller.user, AuditAction::CreateAgency, AuditRecord::allowed(params)).await?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::CreateAgency,
+        AuditRecord::allowed(params),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(body))
 }
 
-pub async fn list_agencies(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list_agencies(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     ready(&state, &req)?;
     let agencies: Vec<NewAgency> = queries::agencies(state.storage.as_ref())?
         .into_iter()
-        .map(|a| NewAgency { id: a.id, name: a.name, contributing: a.contributing, contact: a.contact })
+        .map(|a| NewAgency {
+            id: a.id,
+            name: a.name,
+            contributing: a.contributing,
+            contact: a.contact,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(agencies))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub username: String,
@@ -62,27 +83,42 @@ pub struct NewUser {
     pub trained_on: Option<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CreatedUser {
     pub username: String,
     /// Give this to the user; it must be changed at first login.
     pub one_time_password: String,
 }
 
-pub async fn create_user(state: web::Data<ApiState>, req: HttpRequest, body: web::Json<NewUser>) -> Result<HttpResponse, ApiError> {
+pub async fn create_user(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
     let caller = ready(&state, &req)?;
     let body = body.into_inner();
     match caller.user.role {
         Role::StateAdministrator => {}
         Role::AgencyAdministrator => {
             if body.agency_id != caller.user.agency_id {
-                return Err(ApiError::forbidden("other_agency", "an agency administrator manages only their own agency's users"));
+                return Err(ApiError::forbidden(
+                    "other_agency",
+                    "an agency administrator manages only their own agency's users",
+                ));
             }
             if body.role == Role::StateAdministrator {
-                return Err(ApiError::forbidden("role_not_allowed", "only a state administrator creates state administrators"));
+                return Err(ApiError::forbidden(
+                    "role_not_allowed",
+                    "only a state administrator creates state administrators",
+                ));
             }
         }
-        _ => return Err(ApiError::forbidden("role_not_allowed", "only administrators create users")),
+        _ => {
+            return Err(ApiError::forbidden(
+                "role_not_allowed",
+                "only administrators create users",
+            ));
+        }
     }
     validate_id("user", &body.username).map_err(|m| ApiError::bad_request("bad_user", m))?;
     let one_time_password = random_hex(12);
@@ -107,11 +143,20 @@ pub async fn create_user(state: web::Data<ApiState>, req: HttpRequest, body: web
     };
     state.log.propose(Command::CreateUser(user)).await?;
     let params = serde_json::to_string(&body).unwrap_or_default();
-    audit(&state, &caller.user, AuditAction::CreateUser, AuditRecord::allowed(params)).await?;
-    Ok(HttpResponse::Created().json(CreatedUser { username: body.username, one_time_password }))
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::CreateUser,
+        AuditRecord::allowed(params),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(CreatedUser {
+        username: body.username,
+        one_time_password,
+    }))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewCamera {
     pub camera_id: String,
@@ -120,7 +165,7 @@ pub struct NewCamera {
     pub description: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RegisteredCamera {
     pub camera_id: String,
     pub agency_id: String,
@@ -128,13 +173,22 @@ pub struct RegisteredCamera {
     pub secret: String,
 }
 
-pub async fn register_camera(state: web::Data<ApiState>, req: HttpRequest, body: web::Json<NewCamera>) -> Result<HttpResponse, ApiError> {
+pub async fn register_camera(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<NewCamera>,
+) -> Result<HttpResponse, ApiError> {
     let caller = ready(&state, &req)?;
     let body = body.into_inner();
     match caller.user.role {
         Role::StateAdministrator => {}
         Role::AgencyAdministrator if caller.user.agency_id == body.agency_id => {}
-        _ => return Err(ApiError::forbidden("role_not_allowed", "only the state or the camera's agency administrator registers cameras")),
+        _ => {
+            return Err(ApiError::forbidden(
+                "role_not_allowed",
+                "only the state or the camera's agency administrator registers cameras",
+            ));
+        }
     }
     validate_id("camera", &body.camera_id).map_err(|m| ApiError::bad_request("bad_camera", m))?;
     let secret = random_hex(24);
@@ -153,6 +207,16 @@ pub async fn register_camera(state: web::Data<ApiState>, req: HttpRequest, body:
     };
     state.log.propose(Command::RegisterCamera(camera)).await?;
     let params = serde_json::to_string(&body).unwrap_or_default();
-    audit(&state, &caller.user, AuditAction::RegisterCamera, AuditRecord::allowed(params)).await?;
-    Ok(HttpResponse::Created().json(RegisteredCamera { camera_id: body.camera_id, agency_id: body.agency_id, secret }))
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::RegisterCamera,
+        AuditRecord::allowed(params),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(RegisteredCamera {
+        camera_id: body.camera_id,
+        agency_id: body.agency_id,
+        secret,
+    }))
 }

@@ -16,7 +16,7 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AuditView {
     pub seq: u64,
     pub at: String,
@@ -53,13 +53,20 @@ impl From<AuditEntry> for AuditView {
     }
 }
 
-pub async fn list(state: web::Data<ApiState>, req: HttpRequest, query: web::Query<AuditQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
     let caller = ready(&state, &req)?;
     require_role(&caller.user, &[Role::Auditor, Role::StateAdministrator])?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
     let entries = queries::audit_entries(state.storage.as_ref(), query.case.as_deref(), limit)?;
     let params = serde_json::json!({"case": query.case, "limit": limit}).to_string();
-    let record = AuditRecord { result_count: entries.len() as u64, ..AuditRecord::allowed(params) };
+    let record = AuditRecord {
+        result_count: entries.len() as u64,
+        ..AuditRecord::allowed(params)
+    };
     audit(&state, &caller.user, AuditAction::ReadAudit, record).await?;
     let views: Vec<AuditView> = entries.into_iter().map(AuditView::from).collect();
     Ok(HttpResponse::Ok().json(views))

@@ -17,7 +17,7 @@ pub struct LoginRequest {
     pub password: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LoginResponse {
     pub token: String,
     pub must_change_password: bool,
@@ -26,20 +26,42 @@ pub struct LoginResponse {
 
 const BAD_LOGIN: &str = "invalid user name or password";
 
-pub async fn login(state: web::Data<ApiState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
-    let LoginRequest { username, password: given } = body.into_inner();
+pub async fn login(
+    state: web::Data<ApiState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let LoginRequest {
+        username,
+        password: given,
+    } = body.into_inner();
     let Some(user) = queries::user(state.storage.as_ref(), &username)? else {
-        audit_as(&state, &username, "", AuditAction::LoginFailed, AuditRecord::refused("unknown user")).await?;
+        audit_as(
+            &state,
+            &username,
+            "",
+            AuditAction::LoginFailed,
+            AuditRecord::refused("unknown user"),
+        )
+        .await?;
         return Err(ApiError::unauthorized(BAD_LOGIN));
     };
     let now = now_millis();
     if let Some(until) = user.locked_until
         && until > now
     {
-        audit(&state, &user, AuditAction::LoginFailed, AuditRecord::refused("account locked")).await?;
+        audit(
+            &state,
+            &user,
+            AuditAction::LoginFailed,
+            AuditRecord::refused("account locked"),
+        )
+        .await?;
         return Err(ApiError::forbidden(
             "account_locked",
-            format!("too many failed logins: the account is locked until {}", format_millis(until)),
+            format!(
+                "too many failed logins: the account is locked until {}",
+                format_millis(until)
+            ),
         ));
     }
     let stored = user.password_hash.clone();
@@ -56,14 +78,34 @@ pub async fn login(state: web::Data<ApiState>, body: web::Json<LoginRequest>) ->
                 lock_for_ms: state.policy.lockout_minutes * 60_000,
             })
             .await?;
-        audit(&state, &user, AuditAction::LoginFailed, AuditRecord::refused("wrong password")).await?;
+        audit(
+            &state,
+            &user,
+            AuditAction::LoginFailed,
+            AuditRecord::refused("wrong password"),
+        )
+        .await?;
         return Err(ApiError::unauthorized(BAD_LOGIN));
     }
     if !user.enabled {
-        audit(&state, &user, AuditAction::LoginFailed, AuditRecord::refused("account disabled")).await?;
-        return Err(ApiError::forbidden("account_disabled", "the account is disabled"));
+        audit(
+            &state,
+            &user,
+            AuditAction::LoginFailed,
+            AuditRecord::refused("account disabled"),
+        )
+        .await?;
+        return Err(ApiError::forbidden(
+            "account_disabled",
+            "the account is disabled",
+        ));
     }
-    state.log.propose(Command::RecordLoginSuccess { username: user.username.clone() }).await?;
+    state
+        .log
+        .propose(Command::RecordLoginSuccess {
+            username: user.username.clone(),
+        })
+        .await?;
     audit(&state, &user, AuditAction::Login, AuditRecord::allowed("")).await?;
     let token = state.sessions.open(&user.username);
     let current = queries::current_terms(state.storage.as_ref())?.map(|(v, _, _)| v);
@@ -74,10 +116,19 @@ pub async fn login(state: web::Data<ApiState>, body: web::Json<LoginRequest>) ->
     }))
 }
 
-pub async fn logout(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &req)?;
     state.sessions.close(&caller.token);
-    audit(&state, &caller.user, AuditAction::Logout, AuditRecord::allowed("")).await?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::Logout,
+        AuditRecord::allowed(""),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -94,24 +145,51 @@ pub async fn change_password(
     body: web::Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = authenticate(&state, &req)?;
-    let PasswordChange { current_password, new_password } = body.into_inner();
+    let PasswordChange {
+        current_password,
+        new_password,
+    } = body.into_inner();
     let stored = caller.user.password_hash.clone();
     let current_ok = web::block(move || password::verify(&current_password, &stored))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if !current_ok {
-        audit(&state, &caller.user, AuditAction::PasswordChange, AuditRecord::refused("wrong current password")).await?;
-        return Err(ApiError::forbidden("wrong_password", "the current password is wrong"));
+        audit(
+            &state,
+            &caller.user,
+            AuditAction::PasswordChange,
+            AuditRecord::refused("wrong current password"),
+        )
+        .await?;
+        return Err(ApiError::forbidden(
+            "wrong_password",
+            "the current password is wrong",
+        ));
     }
-    if let Err(rule) = password::check_strength(&new_password, &caller.user.username, state.policy.min_password_length) {
-        audit(&state, &caller.user, AuditAction::PasswordChange, AuditRecord::refused(rule.clone())).await?;
+    if let Err(rule) = password::check_strength(
+        &new_password,
+        &caller.user.username,
+        state.policy.min_password_length,
+    ) {
+        audit(
+            &state,
+            &caller.user,
+            AuditAction::PasswordChange,
+            AuditRecord::refused(rule.clone()),
+        )
+        .await?;
         return Err(ApiError::bad_request("weak_password", rule));
     }
     let stored = caller.user.password_hash.clone();
     let candidate = new_password.clone();
-    let same = web::block(move || password::verify(&candidate, &stored)).await.map_err(|e| ApiError::internal(e.to_string()))?;
+    let same = web::block(move || password::verify(&candidate, &stored))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     if same {
-        return Err(ApiError::bad_request("weak_password", "the new password must differ from the current one"));
+        return Err(ApiError::bad_request(
+            "weak_password",
+            "the new password must differ from the current one",
+        ));
     }
     let hash = web::block(move || password::hash(&new_password))
         .await
@@ -119,13 +197,22 @@ pub async fn change_password(
         .map_err(ApiError::internal)?;
     state
         .log
-        .propose(Command::SetPassword { username: caller.user.username.clone(), password_hash: hash })
+        .propose(Command::SetPassword {
+            username: caller.user.username.clone(),
+            password_hash: hash,
+        })
         .await?;
-    audit(&state, &caller.user, AuditAction::PasswordChange, AuditRecord::allowed("")).await?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::PasswordChange,
+        AuditRecord::allowed(""),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Me {
     pub username: String,
     pub agency_id: String,
@@ -148,7 +235,7 @@ pub async fn me(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResp
     }))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TermsView {
     pub version: u32,
     pub text: String,
@@ -176,22 +263,38 @@ pub struct AcceptTerms {
     pub i_acknowledge: bool,
 }
 
-pub async fn accept_terms(state: web::Data<ApiState>, req: HttpRequest, body: web::Json<AcceptTerms>) -> Result<HttpResponse, ApiError> {
+pub async fn accept_terms(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<AcceptTerms>,
+) -> Result<HttpResponse, ApiError> {
     let caller = ready(&state, &req)?;
     let current = queries::current_terms(state.storage.as_ref())?.map(|(v, _, _)| v);
     if !body.i_acknowledge {
-        return Err(ApiError::bad_request("acknowledgement_required", format!("set i_acknowledge to true to affirm: {ACKNOWLEDGEMENT}")));
+        return Err(ApiError::bad_request(
+            "acknowledgement_required",
+            format!("set i_acknowledge to true to affirm: {ACKNOWLEDGEMENT}"),
+        ));
     }
     if current != Some(body.version) {
         return Err(ApiError::bad_request(
             "wrong_terms_version",
-            format!("the current terms version is {}", current.map(|v| v.to_string()).unwrap_or_else(|| "none".into())),
+            format!(
+                "the current terms version is {}",
+                current
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "none".into())
+            ),
         ));
     }
     let at = now_millis();
     state
         .log
-        .propose(Command::AcceptTerms { username: caller.user.username.clone(), version: body.version, at })
+        .propose(Command::AcceptTerms {
+            username: caller.user.username.clone(),
+            version: body.version,
+            at,
+        })
         .await?;
     audit(
         &state,

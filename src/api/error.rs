@@ -14,7 +14,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self { status, error: code.to_string(), message: message.into() }
+        Self {
+            status,
+            error: code.to_string(),
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
         Self::new(400, code, message)
@@ -74,5 +78,7 @@ impl From<crate::state::CommitError> for ApiError {
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(256 * 1024)
-        .error_handler(|e, _| ApiError::bad_request("bad_json", format!("request body: {e}")).into())
+        .error_handler(|e, _| {
+            ApiError::bad_request("bad_json", format!("request body: {e}")).into()
+        })
 }

@@ -69,9 +69,18 @@ pub fn serve(
         App::new()
             .app_data(data.clone())
             .app_data(error::json_config())
-            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad_request("bad_path", e.to_string()).into()))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad_request("bad_query", e.to_string()).into()))
-            .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %Dms").log_target("alpr_central::api"))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| ApiError::bad_request("bad_path", e.to_string()).into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::bad_request("bad_query", e.to_string()).into()),
+            )
+            .wrap(
+                actix_web::middleware::Logger::new("%a \"%r\" %s %Dms")
+                    .log_target("alpr_central::api"),
+            )
             .configure(routes)
     })
     .workers(2)

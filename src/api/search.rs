@@ -71,7 +71,11 @@ pub struct SearchResponse {
 /// Roles that may search, given a recorded training date.
 const SEARCH_ROLES: [Role; 2] = [Role::AuthorizedUser, Role::AgencyAdministrator];
 
-pub async fn search(state: web::Data<ApiState>, req: HttpRequest, body: web::Json<SearchRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn search(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: web::Json<SearchRequest>,
+) -> Result<HttpResponse, ApiError> {
     let caller = acknowledged(&state, &req, AuditAction::Search).await?;
     let request = body.into_inner();
     let parameters = serde_json::json!({
@@ -79,12 +83,22 @@ pub async fn search(state: web::Data<ApiState>, req: HttpRequest, body: web::Jso
         "camera_id": request.camera_id, "agency_id": request.agency_id, "limit": request.limit,
     })
     .to_string();
-    let refuse = |code: &'static str, message: String| refuse(&state, &caller, &request, &parameters, code, message);
+    let refuse = |code: &'static str, message: String| {
+        refuse(&state, &caller, &request, &parameters, code, message)
+    };
     if !SEARCH_ROLES.contains(&caller.user.role) {
-        return refuse("role_not_allowed", format!("the {:?} role may not search reads", caller.user.role)).await;
+        return refuse(
+            "role_not_allowed",
+            format!("the {:?} role may not search reads", caller.user.role),
+        )
+        .await;
     }
     if caller.user.trained_on.is_none() {
-        return refuse("role_not_allowed", "the user's ALPR training has not been recorded by the agency".into()).await;
+        return refuse(
+            "role_not_allowed",
+            "the user's ALPR training has not been recorded by the agency".into(),
+        )
+        .await;
     }
     let Some(justification) = request.justification.clone() else {
         return refuse(
@@ -100,7 +114,15 @@ pub async fn search(state: web::Data<ApiState>, req: HttpRequest, body: web::Jso
         Ok(q) => q,
         Err(why) => return refuse("bad_query", why).await,
     };
-    run_search(&state, &caller, &request, query, justification, parameters.clone()).await
+    run_search(
+        &state,
+        &caller,
+        &request,
+        query,
+        justification,
+        parameters.clone(),
+    )
+    .await
 }
 
 /// Audits a refused search and returns its error.
@@ -114,8 +136,15 @@ async fn refuse(
 ) -> Result<HttpResponse, ApiError> {
     let record = AuditRecord {
         parameters: parameters.to_string(),
-        case_number: request.justification.as_ref().map(|j| j.case_number.trim().to_string()).filter(|c| !c.is_empty()),
-        justification: request.justification.as_ref().and_then(|j| serde_json::to_string(j).ok()),
+        case_number: request
+            .justification
+            .as_ref()
+            .map(|j| j.case_number.trim().to_string())
+            .filter(|c| !c.is_empty()),
+        justification: request
+            .justification
+            .as_ref()
+            .and_then(|j| serde_json::to_string(j).ok()),
         ..AuditRecord::refused(message.clone())
     };
     state.metrics.searches.with_label_values(&["refused"]).inc();
@@ -179,7 +208,12 @@ async fn run_search(
             source_agency: SourceAgency { id: read.agency_id, name, contact },
         });
     }
-    Ok(HttpResponse::Ok().json(SearchResponse { audit_seq, count: results.len(), truncated: found.truncated, results }))
+    Ok(HttpResponse::Ok().json(SearchResponse {
+        audit_seq,
+        count: results.len(),
+        truncated: found.truncated,
+        results,
+    }))
 }
 
 fn parse_time(label: &str, value: &Option<String>) -> Result<Option<i64>, String> {
@@ -194,7 +228,11 @@ fn parse_time(label: &str, value: &Option<String>) -> Result<Option<i64>, String
 }
 
 fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
-    let plate = request.plate.as_deref().map(PlatePattern::parse).transpose()?;
+    let plate = request
+        .plate
+        .as_deref()
+        .map(PlatePattern::parse)
+        .transpose()?;
     let from = parse_time("from", &request.from)?;
     let to = parse_time("to", &request.to)?;
     if let (Some(f), Some(t)) = (from, to)
@@ -202,8 +240,15 @@ fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
     {
         return Err("from is after to".into());
     }
-    if plate.is_none() && from.is_none() && to.is_none() && request.camera_id.is_none() && request.agency_id.is_none() {
-        return Err("a search needs at least one criterion: plate, from/to, camera_id or agency_id".into());
+    if plate.is_none()
+        && from.is_none()
+        && to.is_none()
+        && request.camera_id.is_none()
+        && request.agency_id.is_none()
+    {
+        return Err(
+            "a search needs at least one criterion: plate, from/to, camera_id or agency_id".into(),
+        );
     }
     Ok(ReadQuery {
         plate,
@@ -216,10 +261,22 @@ fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
 }
 
 /// The plate crop of a read (PNG), for an acknowledged user; audited.
-pub async fn crop(state: web::Data<ApiState>, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn crop(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let caller = acknowledged(&state, &req, AuditAction::ViewImage).await?;
-    let id = ReadId::from_hex(&path).ok_or_else(|| ApiError::bad_request("bad_read_id", "read ids are 32 hex characters"))?;
-    let image = queries::image(state.storage.as_ref(), &id)?.ok_or_else(|| ApiError::not_found("no image for this read"))?;
-    audit(&state, &caller.user, AuditAction::ViewImage, AuditRecord::allowed(id.to_hex())).await?;
+    let id = ReadId::from_hex(&path)
+        .ok_or_else(|| ApiError::bad_request("bad_read_id", "read ids are 32 hex characters"))?;
+    let image = queries::image(state.storage.as_ref(), &id)?
+        .ok_or_else(|| ApiError::not_found("no image for this read"))?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ViewImage,
+        AuditRecord::allowed(id.to_hex()),
+    )
+    .await?;
     Ok(HttpResponse::Ok().content_type("image/png").body(image))
 }

@@ -16,22 +16,32 @@ pub struct Caller {
 }
 
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
-    value.strip_prefix("Bearer ").map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// The caller's live session and current user record; 401 without one.
 pub fn authenticate(state: &ApiState, req: &HttpRequest) -> Result<Caller, ApiError> {
-    let token = bearer(req).ok_or_else(|| ApiError::unauthorized("log in first: no bearer token"))?;
-    let session = state
-        .sessions
-        .touch(&token)
-        .ok_or_else(|| ApiError::unauthorized("the session has expired or does not exist; log in again"))?;
+    let token =
+        bearer(req).ok_or_else(|| ApiError::unauthorized("log in first: no bearer token"))?;
+    let session = state.sessions.touch(&token).ok_or_else(|| {
+        ApiError::unauthorized("the session has expired or does not exist; log in again")
+    })?;
     let user = queries::user(state.storage.as_ref(), &session.username)?
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
     if !user.enabled {
         state.sessions.close_all_of(&user.username);
-        return Err(ApiError::forbidden("account_disabled", "the account is disabled"));
+        return Err(ApiError::forbidden(
+            "account_disabled",
+            "the account is disabled",
+        ));
     }
     Ok(Caller { user, token })
 }
@@ -49,9 +59,15 @@ pub fn ready(state: &ApiState, req: &HttpRequest) -> Result<Caller, ApiError> {
 }
 
 /// Ready, and has accepted the current terms of use.
-pub async fn acknowledged(state: &ApiState, req: &HttpRequest, action: AuditAction) -> Result<Caller, ApiError> {
+pub async fn acknowledged(
+    state: &ApiState,
+    req: &HttpRequest,
+    action: AuditAction,
+) -> Result<Caller, ApiError> {
     let caller = ready(state, req)?;
-    let current = queries::current_terms(state.storage.as_ref())?.map(|(v, _, _)| v).unwrap_or(0);
+    let current = queries::current_terms(state.storage.as_ref())?
+        .map(|(v, _, _)| v)
+        .unwrap_or(0);
     let accepted = caller.user.accepted_terms.map(|(v, _)| v);
     if accepted != Some(current) {
         audit(
@@ -63,7 +79,9 @@ pub async fn acknowledged(state: &ApiState, req: &HttpRequest, action: AuditActi
         .await?;
         return Err(ApiError::forbidden(
             "terms_not_accepted",
-            format!("accept the current terms of use (version {current}) first: GET then POST /api/v1/terms/accept"),
+            format!(
+                "accept the current terms of use (version {current}) first: GET then POST /api/v1/terms/accept"
+            ),
         ));
     }
     Ok(caller)
@@ -73,7 +91,10 @@ pub fn require_role(user: &User, roles: &[Role]) -> Result<(), ApiError> {
     if roles.contains(&user.role) {
         Ok(())
     } else {
-        Err(ApiError::forbidden("role_not_allowed", format!("the {:?} role may not do this", user.role)))
+        Err(ApiError::forbidden(
+            "role_not_allowed",
+            format!("the {:?} role may not do this", user.role),
+        ))
     }
 }
 
@@ -91,15 +112,27 @@ pub struct AuditRecord {
 
 impl AuditRecord {
     pub fn refused(detail: impl Into<String>) -> Self {
-        Self { refused: true, detail: detail.into(), ..Default::default() }
+        Self {
+            refused: true,
+            detail: detail.into(),
+            ..Default::default()
+        }
     }
     pub fn allowed(parameters: impl Into<String>) -> Self {
-        Self { parameters: parameters.into(), ..Default::default() }
+        Self {
+            parameters: parameters.into(),
+            ..Default::default()
+        }
     }
 }
 
 /// Commits an audit entry; fails closed (503) when it cannot be committed.
-pub async fn audit(state: &ApiState, user: &User, action: AuditAction, record: AuditRecord) -> Result<u64, ApiError> {
+pub async fn audit(
+    state: &ApiState,
+    user: &User,
+    action: AuditAction,
+    record: AuditRecord,
+) -> Result<u64, ApiError> {
     audit_as(state, &user.username, &user.agency_id, action, record).await
 }
 
@@ -118,14 +151,22 @@ pub async fn audit_as(
         parameters: record.parameters,
         case_number: record.case_number,
         justification: record.justification,
-        outcome: if record.refused { AuditOutcome::Refused } else { AuditOutcome::Allowed },
+        outcome: if record.refused {
+            AuditOutcome::Refused
+        } else {
+            AuditOutcome::Allowed
+        },
         detail: record.detail,
         result_count: record.result_count,
         result_digest: record.result_digest,
     };
     match state.log.propose(Command::AppendAudit(draft)).await {
         Ok(Outcome::Audited { seq, .. }) => Ok(seq),
-        Ok(other) => Err(ApiError::internal(format!("unexpected audit outcome {other:?}"))),
-        Err(e) => Err(ApiError::unavailable(format!("the audit log could not record this action, so it was not done: {e}"))),
+        Ok(other) => Err(ApiError::internal(format!(
+            "unexpected audit outcome {other:?}"
+        ))),
+        Err(e) => Err(ApiError::unavailable(format!(
+            "the audit log could not record this action, so it was not done: {e}"
+        ))),
     }
 }

@@ -44,9 +44,10 @@ pub async fn authenticate(ctx: &IngestContext, hello: &Hello) -> Result<Camera, 
         .ok_or_else(refused)?;
     let hash = camera.secret_hash.clone();
     let secret = hello.secret.clone();
-    let matches = tokio::task::spawn_blocking(move || crate::policy::password::verify(&secret, &hash))
-        .await
-        .map_err(|e| format!("credential check failed: {e}"))?;
+    let matches =
+        tokio::task::spawn_blocking(move || crate::policy::password::verify(&secret, &hash))
+            .await
+            .map_err(|e| format!("credential check failed: {e}"))?;
     if !matches {
         return Err(refused());
     }
@@ -55,7 +56,12 @@ pub async fn authenticate(ctx: &IngestContext, hello: &Hello) -> Result<Camera, 
     }
     let agency = queries::agency(ctx.storage.as_ref(), &camera.agency_id)
         .map_err(|e| format!("server storage error: {e}"))?
-        .ok_or_else(|| format!("agency {} of camera {} does not exist", camera.agency_id, camera.id))?;
+        .ok_or_else(|| {
+            format!(
+                "agency {} of camera {} does not exist",
+                camera.agency_id, camera.id
+            )
+        })?;
     if !agency.contributing {
         return Err(format!(
             "agency {} is not a contributing agency: its cameras may not submit data",
@@ -72,11 +78,24 @@ pub struct FrameAck {
 }
 
 /// Validates, recognizes and durably stores one frame. `Err` is the reason it was refused.
-pub async fn process_frame(ctx: &IngestContext, camera: &Camera, frame: Frame) -> Result<FrameAck, String> {
+pub async fn process_frame(
+    ctx: &IngestContext,
+    camera: &Camera,
+    frame: Frame,
+) -> Result<FrameAck, String> {
     validate(&frame)?;
+    if !frame.image.is_empty() {
+        crate::recognition::pipeline::probe_image(&frame.image, ctx.limits.max_image_pixels)
+            .map_err(|e| e.to_string())?;
+    }
     // A resend of a stored frame is answered from storage without recognizing it again.
-    if let Some(ids) = queries::frame(ctx.storage.as_ref(), &camera.id, frame.seq).map_err(|e| e.to_string())? {
-        return Ok(FrameAck { reads: acked_reads(ctx, &ids)?, duplicate: true });
+    if let Some(ids) =
+        queries::frame(ctx.storage.as_ref(), &camera.id, frame.seq).map_err(|e| e.to_string())?
+    {
+        return Ok(FrameAck {
+            reads: acked_reads(ctx, &ids)?,
+            duplicate: true,
+        });
     }
     let now = now_millis();
     let mut reads: Vec<Read> = Vec::new();
@@ -91,7 +110,9 @@ pub async fn process_frame(ctx: &IngestContext, camera: &Camera, frame: Frame) -
             .recognize(frame.image, ctx.limits.max_image_pixels)
             .await
             .map_err(|e| e.to_string())?;
-        ctx.metrics.recognition_seconds.observe(started.elapsed().as_secs_f64());
+        ctx.metrics
+            .recognition_seconds
+            .observe(started.elapsed().as_secs_f64());
         for plate in plates {
             let index = reads.len() as u32;
             reads.push(Read {
@@ -116,7 +137,9 @@ pub async fn process_frame(ctx: &IngestContext, camera: &Camera, frame: Frame) -
         }
     }
     for edge in frame.edge_reads {
-        let Some(plate) = normalize_plate(&edge.plate) else { continue };
+        let Some(plate) = normalize_plate(&edge.plate) else {
+            continue;
+        };
         if reads.iter().any(|r| r.plate == plate) {
             continue;
         }
@@ -143,17 +166,35 @@ pub async fn process_frame(ctx: &IngestContext, camera: &Camera, frame: Frame) -
     }
     let acked: Vec<AckedRead> = reads
         .iter()
-        .map(|r| AckedRead { read_id: r.id.to_hex(), plate: r.plate.clone(), confidence: r.confidence })
+        .map(|r| AckedRead {
+            read_id: r.id.to_hex(),
+            plate: r.plate.clone(),
+            confidence: r.confidence,
+        })
         .collect();
-    let command = Command::IngestFrame { camera_id: camera.id.clone(), seq: frame.seq, reads, crops };
+    let command = Command::IngestFrame {
+        camera_id: camera.id.clone(),
+        seq: frame.seq,
+        reads,
+        crops,
+    };
     match ctx.log.propose(command).await {
-        Ok(Outcome::FrameStored { duplicate: false, .. }) => {
+        Ok(Outcome::FrameStored {
+            duplicate: false, ..
+        }) => {
             ctx.metrics.reads_stored.inc_by(acked.len() as u64);
-            Ok(FrameAck { reads: acked, duplicate: false })
+            Ok(FrameAck {
+                reads: acked,
+                duplicate: false,
+            })
         }
-        Ok(Outcome::FrameStored { read_ids, duplicate: true }) => {
-            Ok(FrameAck { reads: acked_reads(ctx, &read_ids)?, duplicate: true })
-        }
+        Ok(Outcome::FrameStored {
+            read_ids,
+            duplicate: true,
+        }) => Ok(FrameAck {
+            reads: acked_reads(ctx, &read_ids)?,
+            duplicate: true,
+        }),
         Ok(other) => Err(format!("unexpected commit outcome {other:?}")),
         Err(CommitError::Rejected(reason)) => Err(reason),
         Err(e) => Err(format!("not stored: {e}")),
@@ -164,7 +205,11 @@ fn acked_reads(ctx: &IngestContext, ids: &[ReadId]) -> Result<Vec<AckedRead>, St
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(read) = queries::read(ctx.storage.as_ref(), id).map_err(|e| e.to_string())? {
-            out.push(AckedRead { read_id: id.to_hex(), plate: read.plate, confidence: read.confidence });
+            out.push(AckedRead {
+                read_id: id.to_hex(),
+                plate: read.plate,
+                confidence: read.confidence,
+            });
         }
     }
     Ok(out)
@@ -181,7 +226,10 @@ fn validate(frame: &Frame) -> Result<(), String> {
         ));
     }
     if frame.captured_at < EARLIEST_CAPTURE_MS {
-        return Err(format!("capture time {} is before 2000: camera clock not set", frame.captured_at));
+        return Err(format!(
+            "capture time {} is before 2000: camera clock not set",
+            frame.captured_at
+        ));
     }
     if let Some(p) = &frame.position {
         p.validate()?;
@@ -196,10 +244,16 @@ fn validate(frame: &Frame) -> Result<(), String> {
     }
     for edge in &frame.edge_reads {
         if normalize_plate(&edge.plate).is_none() {
-            return Err(format!("edge read {:?} is not a plate (A-Z, 0-9, 1-12 characters)", edge.plate));
+            return Err(format!(
+                "edge read {:?} is not a plate (A-Z, 0-9, 1-12 characters)",
+                edge.plate
+            ));
         }
         if !(0.0..=1.0).contains(&edge.confidence) {
-            return Err(format!("edge read confidence {} is not in [0, 1]", edge.confidence));
+            return Err(format!(
+                "edge read confidence {} is not in [0, 1]",
+                edge.confidence
+            ));
         }
     }
     Ok(())

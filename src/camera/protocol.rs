@@ -53,11 +53,25 @@ pub struct EdgeRead {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMessage {
-    Welcome { node_id: String, agency_id: String, max_message_bytes: u32, max_in_flight: u32 },
-    Refused { reason: String },
-    Ack { seq: u64, reads: Vec<AckedRead>, duplicate: bool },
+    Welcome {
+        node_id: String,
+        agency_id: String,
+        max_message_bytes: u32,
+        max_in_flight: u32,
+    },
+    Refused {
+        reason: String,
+    },
+    Ack {
+        seq: u64,
+        reads: Vec<AckedRead>,
+        duplicate: bool,
+    },
     /// `seq` is None when the message could not even be decoded.
-    Rejected { seq: Option<u64>, reason: String },
+    Rejected {
+        seq: Option<u64>,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,17 +104,24 @@ impl FrameError {
 }
 
 /// Writes one length-prefixed message.
-pub async fn write_message<W: AsyncWrite + Unpin, T: Serialize>(writer: &mut W, message: &T) -> Result<(), FrameError> {
+pub async fn write_message<W: AsyncWrite + Unpin, T: Serialize>(
+    writer: &mut W,
+    message: &T,
+) -> Result<(), FrameError> {
     let body = bincode::serde::encode_to_vec(message, bincode::config::standard())
         .map_err(|e| FrameError::Malformed(format!("encoding: {e}")))?;
-    let len = u32::try_from(body.len()).map_err(|_| FrameError::Malformed("message over 4 GiB".into()))?;
+    let len = u32::try_from(body.len())
+        .map_err(|_| FrameError::Malformed("message over 4 GiB".into()))?;
     writer.write_all(&len.to_be_bytes()).await?;
     writer.write_all(&body).await?;
     Ok(())
 }
 
 /// Reads one length-prefixed message of at most `max` bytes.
-pub async fn read_message<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(reader: &mut R, max: u32) -> Result<T, FrameError> {
+pub async fn read_message<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(
+    reader: &mut R,
+    max: u32,
+) -> Result<T, FrameError> {
     let mut len_bytes = [0u8; 4];
     match reader.read_exact(&mut len_bytes).await {
         Ok(_) => {}
@@ -121,7 +142,10 @@ pub async fn read_message<R: AsyncRead + Unpin, T: for<'de> Deserialize<'de>>(re
     let (message, used) = bincode::serde::decode_from_slice(&body, bincode::config::standard())
         .map_err(|e| FrameError::Malformed(e.to_string()))?;
     if used != body.len() {
-        return Err(FrameError::Malformed(format!("{} unexpected trailing bytes", body.len() - used)));
+        return Err(FrameError::Malformed(format!(
+            "{} unexpected trailing bytes",
+            body.len() - used
+        )));
     }
     Ok(message)
 }
@@ -136,9 +160,16 @@ mod tests {
             seq: 7,
             captured_at: 1_700_000_000_000,
             image: vec![1, 2, 3],
-            position: Some(GeoPoint { lat: 47.6, lon: -122.3 }),
+            position: Some(GeoPoint {
+                lat: 47.6,
+                lon: -122.3,
+            }),
             heading_degrees: Some(90.0),
-            edge_reads: vec![EdgeRead { plate: "ABC123".into(), plate_state: None, confidence: 0.9 }],
+            edge_reads: vec![EdgeRead {
+                plate: "ABC123".into(),
+                plate_state: None,
+                confidence: 0.9,
+            }],
         });
         let mut wire = Vec::new();
         // An oversized message, garbage of a valid size, then a good message.
@@ -149,11 +180,17 @@ mod tests {
         write_message(&mut wire, &frame).await.unwrap();
         let mut reader = wire.as_slice();
         let first = read_message::<_, CameraMessage>(&mut reader, 64).await;
-        assert!(matches!(first, Err(FrameError::TooLarge { len: 100, max: 64 })));
+        assert!(matches!(
+            first,
+            Err(FrameError::TooLarge { len: 100, max: 64 })
+        ));
         let second = read_message::<_, CameraMessage>(&mut reader, 64).await;
         assert!(matches!(second, Err(FrameError::Malformed(_))));
         let third: CameraMessage = read_message(&mut reader, 64).await.unwrap();
         assert_eq!(third, frame);
-        assert!(matches!(read_message::<_, CameraMessage>(&mut reader, 64).await, Err(FrameError::Closed)));
+        assert!(matches!(
+            read_message::<_, CameraMessage>(&mut reader, 64).await,
+            Err(FrameError::Closed)
+        ));
     }
 }

@@ -18,14 +18,18 @@ use crate::tls::{CAMERA_ALPN, NodeIdentity};
 /// Creates the QUIC server endpoint bound to `listen`.
 pub fn endpoint(identity: &NodeIdentity, listen: std::net::SocketAddr) -> Result<quinn::Endpoint> {
     let tls = identity.server_config(&[CAMERA_ALPN])?;
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).context("QUIC needs TLS 1.3")?;
+    let crypto =
+        quinn::crypto::rustls::QuicServerConfig::try_from(tls).context("QUIC needs TLS 1.3")?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.max_concurrent_uni_streams(0u8.into());
     transport.max_concurrent_bidi_streams(4u8.into());
-    transport.max_idle_timeout(Some(Duration::from_secs(30).try_into().context("idle timeout")?));
+    transport.max_idle_timeout(Some(
+        Duration::from_secs(30).try_into().context("idle timeout")?,
+    ));
     server.transport_config(Arc::new(transport));
-    quinn::Endpoint::server(server, listen).with_context(|| format!("binding the camera endpoint on {listen}"))
+    quinn::Endpoint::server(server, listen)
+        .with_context(|| format!("binding the camera endpoint on {listen}"))
 }
 
 /// Accepts camera connections until the endpoint is closed.
@@ -48,12 +52,20 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<IngestContext>) {
 }
 
 async fn handle_connection(connection: quinn::Connection, ctx: Arc<IngestContext>) -> Result<()> {
-    let (mut send, mut recv) = connection.accept_bi().await.context("waiting for the camera's stream")?;
+    let (mut send, mut recv) = connection
+        .accept_bi()
+        .await
+        .context("waiting for the camera's stream")?;
     let max = ctx.limits.max_message_bytes;
     let hello = match read_message::<_, CameraMessage>(&mut recv, max).await {
         Ok(CameraMessage::Hello(hello)) => hello,
         Ok(CameraMessage::Frame(_)) => {
-            return refuse(&mut send, &connection, "the first message must be Hello".into()).await;
+            return refuse(
+                &mut send,
+                &connection,
+                "the first message must be Hello".into(),
+            )
+            .await;
         }
         Err(e) => return refuse(&mut send, &connection, format!("expected Hello: {e}")).await,
     };
@@ -82,7 +94,11 @@ async fn handle_connection(connection: quinn::Connection, ctx: Arc<IngestContext
         .context("starting the camera connection actor")?;
     let in_flight = Arc::new(Semaphore::new(window));
     loop {
-        let permit = in_flight.clone().acquire_owned().await.context("in-flight window closed")?;
+        let permit = in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .context("in-flight window closed")?;
         match read_message::<_, CameraMessage>(&mut recv, max).await {
             Ok(CameraMessage::Frame(frame)) => {
                 ctx.metrics.frames_received.inc();
@@ -91,13 +107,22 @@ async fn handle_connection(connection: quinn::Connection, ctx: Arc<IngestContext
                 }
             }
             Ok(CameraMessage::Hello(_)) => {
-                let answer = ServerMessage::Rejected { seq: None, reason: "Hello was already received".into() };
+                let answer = ServerMessage::Rejected {
+                    seq: None,
+                    reason: "Hello was already received".into(),
+                };
                 let _ = actor.cast(ConnectionMsg::Answer(answer, permit));
             }
             Err(e) if e.is_recoverable() => {
-                ctx.metrics.frames_rejected.with_label_values(&["malformed"]).inc();
+                ctx.metrics
+                    .frames_rejected
+                    .with_label_values(&["malformed"])
+                    .inc();
                 tracing::warn!(camera = %camera.id, "bad message from camera: {e}");
-                let answer = ServerMessage::Rejected { seq: None, reason: e.to_string() };
+                let answer = ServerMessage::Rejected {
+                    seq: None,
+                    reason: e.to_string(),
+                };
                 let _ = actor.cast(ConnectionMsg::Answer(answer, permit));
             }
             Err(FrameError::Closed) => break,
@@ -108,14 +133,28 @@ async fn handle_connection(connection: quinn::Connection, ctx: Arc<IngestContext
         }
     }
     // Let frames in flight finish (they are stored and answered if the camera is still there).
-    let _ = tokio::time::timeout(Duration::from_secs(30), in_flight.acquire_many(window as u32)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        in_flight.acquire_many(window as u32),
+    )
+    .await;
     actor.stop(None);
     let _ = handle.await;
     Ok(())
 }
 
-async fn refuse(send: &mut quinn::SendStream, connection: &quinn::Connection, reason: String) -> Result<()> {
-    let _ = write_message(send, &ServerMessage::Refused { reason: reason.clone() }).await;
+async fn refuse(
+    send: &mut quinn::SendStream,
+    connection: &quinn::Connection,
+    reason: String,
+) -> Result<()> {
+    let _ = write_message(
+        send,
+        &ServerMessage::Refused {
+            reason: reason.clone(),
+        },
+    )
+    .await;
     let _ = send.finish();
     // Give the Refused message time to leave before closing.
     let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
@@ -150,10 +189,20 @@ impl Actor for CameraConnection {
         _myself: ActorRef<Self::Msg>,
         (send, camera, ctx): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(ConnectionState { send, camera, ctx, open: true })
+        Ok(ConnectionState {
+            send,
+            camera,
+            ctx,
+            open: true,
+        })
     }
 
-    async fn handle(&self, myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
         match message {
             ConnectionMsg::Frame(frame, permit) => {
                 let ctx = state.ctx.clone();
@@ -163,12 +212,22 @@ impl Actor for CameraConnection {
                     let answer = match ingest::process_frame(&ctx, &camera, frame).await {
                         Ok(ack) => {
                             ctx.metrics.frames_acknowledged.inc();
-                            ServerMessage::Ack { seq, reads: ack.reads, duplicate: ack.duplicate }
+                            ServerMessage::Ack {
+                                seq,
+                                reads: ack.reads,
+                                duplicate: ack.duplicate,
+                            }
                         }
                         Err(reason) => {
-                            ctx.metrics.frames_rejected.with_label_values(&["refused"]).inc();
+                            ctx.metrics
+                                .frames_rejected
+                                .with_label_values(&["refused"])
+                                .inc();
                             tracing::warn!(camera = %camera.id, seq, "frame refused: {reason}");
-                            ServerMessage::Rejected { seq: Some(seq), reason }
+                            ServerMessage::Rejected {
+                                seq: Some(seq),
+                                reason,
+                            }
                         }
                     };
                     let _ = myself.cast(ConnectionMsg::Answer(answer, permit));

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use tokio::sync::mpsc;
 
-use super::protocol::{AckedRead, CameraMessage, EdgeRead, Frame, Hello, PROTOCOL_VERSION, ServerMessage, read_message, write_message};
+use super::protocol::{
+    AckedRead, CameraMessage, EdgeRead, Frame, Hello, PROTOCOL_VERSION, ServerMessage,
+    read_message, write_message,
+};
 use crate::domain::GeoPoint;
 use crate::tls::CAMERA_ALPN;
 use crate::util::now_millis;
@@ -76,7 +79,11 @@ impl SimulatorSummary {
         }
         println!("plates read         {}", self.reads());
         println!("reconnects          {}", self.reconnects);
-        println!("elapsed             {:.1} s ({:.1} frames/s)", secs, self.frames as f64 / secs);
+        println!(
+            "elapsed             {:.1} s ({:.1} frames/s)",
+            secs,
+            self.frames as f64 / secs
+        );
     }
 }
 
@@ -107,21 +114,30 @@ struct Pending {
 pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
     crate::tls::init_crypto();
     let tls = crate::tls::client_config_trusting(&options.server_cert, &[CAMERA_ALPN])?;
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from((*tls).clone()).context("QUIC needs TLS 1.3")?;
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from((*tls).clone())
+        .context("QUIC needs TLS 1.3")?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_secs(5)));
     client.transport_config(Arc::new(transport));
-    let bind: SocketAddr = if options.server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
-    let mut endpoint = quinn::Endpoint::client(bind).context("opening the camera's QUIC endpoint")?;
+    let bind: SocketAddr = if options.server.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    }
+    .parse()?;
+    let mut endpoint =
+        quinn::Endpoint::client(bind).context("opening the camera's QUIC endpoint")?;
     endpoint.set_default_client_config(client);
 
     let total = options.images.len() * options.repeat.max(1) as usize;
     let progress = if options.show_progress {
         let bar = indicatif::ProgressBar::new(total as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("camera {bar:40} {pos}/{len} frames acknowledged, {msg} [{elapsed_precise}]")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "camera {bar:40} {pos}/{len} frames acknowledged, {msg} [{elapsed_precise}]",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     } else {
@@ -135,10 +151,16 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
         .map(|(i, p)| (base_seq + i as u64, p))
         .collect();
     let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
-    let mut summary = SimulatorSummary { frames: total, ..Default::default() };
+    let mut summary = SimulatorSummary {
+        frames: total,
+        ..Default::default()
+    };
     let started = Instant::now();
     let mut last_connected = Instant::now();
-    let interval = options.fps.filter(|f| *f > 0.0).map(|f| Duration::from_secs_f64(1.0 / f));
+    let interval = options
+        .fps
+        .filter(|f| *f > 0.0)
+        .map(|f| Duration::from_secs_f64(1.0 / f));
     let mut next_send = Instant::now();
 
     while !(upcoming.is_empty() && pending.is_empty()) {
@@ -147,7 +169,11 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
             Err(ConnectError::Refused(reason)) => bail!("the server refused this camera: {reason}"),
             Err(ConnectError::Unreachable(e)) => {
                 if last_connected.elapsed() > options.reconnect_for {
-                    bail!("no connection to {} for {:?}: {e:#}", options.server, options.reconnect_for);
+                    bail!(
+                        "no connection to {} for {:?}: {e:#}",
+                        options.server,
+                        options.reconnect_for
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 continue;
@@ -167,7 +193,11 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
                 break;
             }
             let can_send = unanswered < window && (!resend.is_empty() || !upcoming.is_empty());
-            let wait = if can_send { next_send.saturating_duration_since(Instant::now()) } else { Duration::from_secs(3600) };
+            let wait = if can_send {
+                next_send.saturating_duration_since(Instant::now())
+            } else {
+                Duration::from_secs(3600)
+            };
             tokio::select! {
                 answer = answers.recv() => {
                     let Some(answer) = answer else { lost = true; break };
@@ -218,7 +248,10 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
         reader.abort();
         if lost {
             summary.reconnects += 1;
-            tracing::warn!("connection lost; {} frames unacknowledged will be resent", pending.len());
+            tracing::warn!(
+                "connection lost; {} frames unacknowledged will be resent",
+                pending.len()
+            );
             continue;
         }
         let _ = send.finish();
@@ -238,12 +271,32 @@ async fn connection_close(endpoint: &quinn::Endpoint) {
 fn build_frame(seq: u64, file: &Path, options: &SimulatorOptions) -> Result<Frame> {
     let (image, edge_reads) = match &options.edge_reads_only {
         Some(plates) => {
-            let plate = plates.get((seq % plates.len().max(1) as u64) as usize).cloned().unwrap_or_default();
-            (Vec::new(), vec![EdgeRead { plate, plate_state: None, confidence: 0.99 }])
+            let plate = plates
+                .get((seq % plates.len().max(1) as u64) as usize)
+                .cloned()
+                .unwrap_or_default();
+            (
+                Vec::new(),
+                vec![EdgeRead {
+                    plate,
+                    plate_state: None,
+                    confidence: 0.99,
+                }],
+            )
         }
-        None => (std::fs::read(file).with_context(|| format!("reading {}", file.display()))?, Vec::new()),
+        None => (
+            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?,
+            Vec::new(),
+        ),
     };
-    Ok(Frame { seq, captured_at: now_millis(), image, position: options.position, heading_degrees: None, edge_reads })
+    Ok(Frame {
+        seq,
+        captured_at: now_millis(),
+        image,
+        position: options.position,
+        heading_degrees: None,
+        edge_reads,
+    })
 }
 
 enum ConnectError {
@@ -256,18 +309,33 @@ async fn connect(
     options: &SimulatorOptions,
 ) -> Result<(quinn::SendStream, quinn::RecvStream, usize), ConnectError> {
     let unreachable = |e: anyhow::Error| ConnectError::Unreachable(e);
-    let connecting = endpoint.connect(options.server, &options.server_name).map_err(|e| unreachable(e.into()))?;
+    let connecting = endpoint
+        .connect(options.server, &options.server_name)
+        .map_err(|e| unreachable(e.into()))?;
     let connection = tokio::time::timeout(Duration::from_secs(5), connecting)
         .await
         .map_err(|_| unreachable(anyhow!("connection timed out")))?
         .map_err(|e| unreachable(e.into()))?;
-    let (mut send, mut recv) = connection.open_bi().await.map_err(|e| unreachable(e.into()))?;
-    let hello = Hello { protocol: PROTOCOL_VERSION, camera_id: options.camera_id.clone(), secret: options.secret.clone() };
-    write_message(&mut send, &CameraMessage::Hello(hello)).await.map_err(|e| unreachable(e.into()))?;
+    let (mut send, mut recv) = connection
+        .open_bi()
+        .await
+        .map_err(|e| unreachable(e.into()))?;
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        camera_id: options.camera_id.clone(),
+        secret: options.secret.clone(),
+    };
+    write_message(&mut send, &CameraMessage::Hello(hello))
+        .await
+        .map_err(|e| unreachable(e.into()))?;
     match read_message::<_, ServerMessage>(&mut recv, 1 << 20).await {
-        Ok(ServerMessage::Welcome { max_in_flight, .. }) => Ok((send, recv, max_in_flight.max(1) as usize)),
+        Ok(ServerMessage::Welcome { max_in_flight, .. }) => {
+            Ok((send, recv, max_in_flight.max(1) as usize))
+        }
         Ok(ServerMessage::Refused { reason }) => Err(ConnectError::Refused(reason)),
-        Ok(other) => Err(unreachable(anyhow!("unexpected answer to Hello: {other:?}"))),
+        Ok(other) => Err(unreachable(anyhow!(
+            "unexpected answer to Hello: {other:?}"
+        ))),
         Err(e) => Err(unreachable(e.into())),
     }
 }

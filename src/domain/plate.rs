@@ -32,13 +32,20 @@ impl PlatePattern {
             .map(|c| c.to_ascii_uppercase())
             .collect();
         if cleaned.is_empty() {
-            return Err(format!("plate pattern {input:?} has no letters, digits or wildcards"));
+            return Err(format!(
+                "plate pattern {input:?} has no letters, digits or wildcards"
+            ));
         }
         if cleaned.len() > 16 {
-            return Err(format!("plate pattern {input:?} is longer than 16 characters"));
+            return Err(format!(
+                "plate pattern {input:?} is longer than 16 characters"
+            ));
         }
         if cleaned.contains(['*', '?']) {
-            let literal = cleaned.chars().filter(|c| c.is_ascii_alphanumeric()).count();
+            let literal = cleaned
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .count();
             if literal < 2 {
                 return Err(format!(
                     "wildcard plate pattern {input:?} needs at least 2 known characters"
@@ -116,6 +123,9 @@ mod tests {
         assert!(p.matches("XYZ123"));
         assert!(!p.matches("XYZ1234"));
         assert!(PlatePattern::parse("*").is_err());
-        assert_eq!(PlatePattern::parse("abc 123").unwrap(), PlatePattern::Exact("ABC123".into()));
+        assert_eq!(
+            PlatePattern::parse("abc 123").unwrap(),
+            PlatePattern::Exact("ABC123".into())
+        );
     }
 }

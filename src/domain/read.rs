@@ -13,12 +13,22 @@ pub struct ReadId(pub [u8; 16]);
 impl ReadId {
     /// The id of the `index`-th plate in frame `seq` of camera `camera_id`.
     pub fn for_frame(camera_id: &str, seq: u64, index: u32) -> Self {
-        Self::derive(&[b"frame", camera_id.as_bytes(), &seq.to_be_bytes(), &index.to_be_bytes()])
+        Self::derive(&[
+            b"frame",
+            camera_id.as_bytes(),
+            &seq.to_be_bytes(),
+            &index.to_be_bytes(),
+        ])
     }
 
     /// The id of an imported record, from its agency, format and natural key.
     pub fn for_import(agency_id: &str, format: &str, natural_key: &str) -> Self {
-        Self::derive(&[b"import", agency_id.as_bytes(), format.as_bytes(), natural_key.as_bytes()])
+        Self::derive(&[
+            b"import",
+            agency_id.as_bytes(),
+            format.as_bytes(),
+            natural_key.as_bytes(),
+        ])
     }
 
     fn derive(parts: &[&[u8]]) -> Self {
@@ -48,7 +58,10 @@ impl GeoPoint {
     /// A point is valid when it lies on the globe.
     pub fn validate(&self) -> Result<(), String> {
         if !(-90.0..=90.0).contains(&self.lat) || !(-180.0..=180.0).contains(&self.lon) {
-            return Err(format!("GPS position {},{} is not on Earth", self.lat, self.lon));
+            return Err(format!(
+                "GPS position {},{} is not on Earth",
+                self.lat, self.lon
+            ));
         }
         Ok(())
     }

@@ -14,14 +14,23 @@ pub fn parse(text: &str, agency_id: &str) -> Parsed {
     let trimmed = text.trim_start();
     let records: Vec<(u64, Result<Value, String>)> = if trimmed.starts_with('[') {
         match serde_json::from_str::<Vec<Value>>(trimmed) {
-            Ok(values) => values.into_iter().enumerate().map(|(i, v)| (i as u64 + 1, Ok(v))).collect(),
+            Ok(values) => values
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (i as u64 + 1, Ok(v)))
+                .collect(),
             Err(e) => vec![(1, Err(format!("not a JSON array of results: {e}")))],
         }
     } else {
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i as u64 + 1, serde_json::from_str::<Value>(l).map_err(|e| format!("not JSON: {e}"))))
+            .map(|(i, l)| {
+                (
+                    i as u64 + 1,
+                    serde_json::from_str::<Value>(l).map_err(|e| format!("not JSON: {e}")),
+                )
+            })
             .collect()
     };
     let stored_at = now_millis();
@@ -45,7 +54,10 @@ fn text_of(v: &Value, key: &str) -> Option<String> {
 }
 
 fn position_of(v: &Value) -> Result<Option<GeoPoint>, String> {
-    match (v.get("gps_latitude").and_then(Value::as_f64), v.get("gps_longitude").and_then(Value::as_f64)) {
+    match (
+        v.get("gps_latitude").and_then(Value::as_f64),
+        v.get("gps_longitude").and_then(Value::as_f64),
+    ) {
         (Some(lat), Some(lon)) if lat == 0.0 && lon == 0.0 => Ok(None),
         (Some(lat), Some(lon)) => {
             let p = GeoPoint { lat, lon };
@@ -80,14 +92,22 @@ fn candidates(v: Option<&Value>, best: &str) -> Vec<Alternate> {
 }
 
 fn reads_of(v: &Value, line: u64, agency_id: &str, stored_at: i64) -> Result<Vec<Read>, String> {
-    let kind = v.get("data_type").and_then(Value::as_str).ok_or("data_type is missing: not an alprd message")?;
+    let kind = v
+        .get("data_type")
+        .and_then(Value::as_str)
+        .ok_or("data_type is missing: not an alprd message")?;
     let camera = text_of(v, "camera_id").unwrap_or_else(|| "alprd".into());
     let camera_id = match text_of(v, "site_id") {
         Some(site) if !site.is_empty() => format!("{site}/{camera}"),
         _ => camera,
     };
     let position = position_of(v)?;
-    let base = |id: ReadId, plate: String, captured_at: i64, confidence: f32, alternates: Vec<Alternate>, state: Option<String>| Read {
+    let base = |id: ReadId,
+                plate: String,
+                captured_at: i64,
+                confidence: f32,
+                alternates: Vec<Alternate>,
+                state: Option<String>| Read {
         id,
         plate,
         plate_state: state,
@@ -95,52 +115,93 @@ fn reads_of(v: &Value, line: u64, agency_id: &str, stored_at: i64) -> Result<Vec
         agency_id: agency_id.to_string(),
         camera_id: camera_id.clone(),
         position,
-        heading_degrees: v.get("travel_direction").and_then(Value::as_f64).map(|d| d as f32).filter(|d| (0.0..360.0).contains(d)),
+        heading_degrees: v
+            .get("travel_direction")
+            .and_then(Value::as_f64)
+            .map(|d| d as f32)
+            .filter(|d| (0.0..360.0).contains(d)),
         place: None,
         confidence,
         char_confidences: Vec::new(),
         alternates,
         plate_box: None,
         has_crop: false,
-        source: ReadSource::Import { format: "alprd-json".into(), line },
+        source: ReadSource::Import {
+            format: "alprd-json".into(),
+            line,
+        },
         stored_at,
     };
     let check_time = |t: i64| -> Result<i64, String> {
         if t <= 946_684_800_000 || t > stored_at + 5 * 60_000 {
-            Err(format!("time {t} is not a plausible capture time in epoch milliseconds"))
+            Err(format!(
+                "time {t} is not a plausible capture time in epoch milliseconds"
+            ))
         } else {
             Ok(t)
         }
     };
     match kind {
         "alpr_results" => {
-            let at = check_time(v.get("epoch_time").and_then(Value::as_i64).ok_or("epoch_time is missing")?)?;
+            let at = check_time(
+                v.get("epoch_time")
+                    .and_then(Value::as_i64)
+                    .ok_or("epoch_time is missing")?,
+            )?;
             let uuid = text_of(v, "uuid").ok_or("uuid is missing")?;
-            let results = v.get("results").and_then(Value::as_array).ok_or("results is missing")?;
+            let results = v
+                .get("results")
+                .and_then(Value::as_array)
+                .ok_or("results is missing")?;
             let mut reads = Vec::new();
             for (i, r) in results.iter().enumerate() {
-                let raw = r.get("plate").and_then(Value::as_str).ok_or(format!("results[{i}].plate is missing"))?;
-                let plate = normalize_plate(raw).ok_or(format!("results[{i}].plate {raw:?} is not a plate"))?;
-                let confidence = percent(r.get("confidence")).map_err(|e| format!("results[{i}]: {e}"))?;
+                let raw = r
+                    .get("plate")
+                    .and_then(Value::as_str)
+                    .ok_or(format!("results[{i}].plate is missing"))?;
+                let plate = normalize_plate(raw)
+                    .ok_or(format!("results[{i}].plate {raw:?} is not a plate"))?;
+                let confidence =
+                    percent(r.get("confidence")).map_err(|e| format!("results[{i}]: {e}"))?;
                 let alternates = candidates(r.get("candidates"), &plate);
-                let state = r.get("region").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_ascii_uppercase);
+                let state = r
+                    .get("region")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_ascii_uppercase);
                 let id = ReadId::for_import(agency_id, "alprd-json", &format!("{uuid}#{i}"));
                 reads.push(base(id, plate, at, confidence, alternates, state));
             }
             Ok(reads)
         }
         "alpr_group" => {
-            let at = check_time(v.get("epoch_start").and_then(Value::as_i64).ok_or("epoch_start is missing")?)?;
-            let raw = v.get("best_plate_number").and_then(Value::as_str).ok_or("best_plate_number is missing")?;
-            let plate = normalize_plate(raw).ok_or(format!("best_plate_number {raw:?} is not a plate"))?;
+            let at = check_time(
+                v.get("epoch_start")
+                    .and_then(Value::as_i64)
+                    .ok_or("epoch_start is missing")?,
+            )?;
+            let raw = v
+                .get("best_plate_number")
+                .and_then(Value::as_str)
+                .ok_or("best_plate_number is missing")?;
+            let plate =
+                normalize_plate(raw).ok_or(format!("best_plate_number {raw:?} is not a plate"))?;
             let confidence = percent(v.get("best_confidence"))?;
-            let key = text_of(v, "best_uuid").or_else(|| text_of(v, "uuid")).ok_or("best_uuid is missing")?;
+            let key = text_of(v, "best_uuid")
+                .or_else(|| text_of(v, "uuid"))
+                .ok_or("best_uuid is missing")?;
             let alternates = candidates(v.get("candidates"), &plate);
-            let state = v.get("best_region").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_ascii_uppercase);
+            let state = v
+                .get("best_region")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_ascii_uppercase);
             let id = ReadId::for_import(agency_id, "alprd-json", &format!("group:{key}"));
             Ok(vec![base(id, plate, at, confidence, alternates, state)])
         }
-        other => Err(format!("data_type {other:?} is not an ALPR read (expected alpr_results or alpr_group)")),
+        other => Err(format!(
+            "data_type {other:?} is not an ALPR read (expected alpr_results or alpr_group)"
+        )),
     }
 }
 
@@ -161,7 +222,13 @@ not json
         assert_eq!(parsed.reads.len(), 2);
         assert_eq!(parsed.reads[0].plate, "ABC123");
         assert_eq!(parsed.reads[0].camera_id, "north/12");
-        assert_eq!(parsed.reads[0].alternates, vec![Alternate { plate: "A8C123".into(), confidence: 0.7 }]);
+        assert_eq!(
+            parsed.reads[0].alternates,
+            vec![Alternate {
+                plate: "A8C123".into(),
+                confidence: 0.7
+            }]
+        );
         assert_eq!(parsed.reads[1].plate, "XYZ987");
         assert!(parsed.reads[1].position.is_some());
         let lines: Vec<u64> = parsed.rejected.iter().map(|r| r.line).collect();

@@ -61,7 +61,10 @@ impl ImportReport {
         println!("== import summary");
         println!("records read      {}", self.records);
         println!("stored            {}", self.stored);
-        println!("already present   {} (stored by an earlier import, or repeated in this file)", self.already_present);
+        println!(
+            "already present   {} (stored by an earlier import, or repeated in this file)",
+            self.already_present
+        );
         println!("rejected          {}", self.rejected.len());
         for r in self.rejected.iter().take(20) {
             println!("  line {}: {}", r.line, r.reason);
@@ -91,23 +94,42 @@ pub async fn run(
     utc_offset_minutes: i32,
     show_progress: bool,
 ) -> Result<ImportReport> {
-    let agency = queries::agency(storage, agency_id)?.with_context(|| format!("agency {agency_id} does not exist"))?;
+    let agency = queries::agency(storage, agency_id)?
+        .with_context(|| format!("agency {agency_id} does not exist"))?;
     if !agency.contributing {
         bail!("agency {agency_id} is not a contributing agency: it may not submit data");
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     let parsed = parse(format, &text, agency_id, utc_offset_minutes);
-    let progress = if show_progress { indicatif::ProgressBar::new(parsed.reads.len() as u64) } else { indicatif::ProgressBar::hidden() };
-    let mut report = ImportReport { records: parsed.records, rejected: parsed.rejected, ..Default::default() };
+    let progress = if show_progress {
+        indicatif::ProgressBar::new(parsed.reads.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut report = ImportReport {
+        records: parsed.records,
+        rejected: parsed.rejected,
+        ..Default::default()
+    };
     for batch in parsed.reads.chunks(1000) {
-        match log.propose(Command::ImportReads { reads: batch.to_vec() }).await {
-            Ok(Outcome::Imported { stored, already_present }) => {
+        match log
+            .propose(Command::ImportReads {
+                reads: batch.to_vec(),
+            })
+            .await
+        {
+            Ok(Outcome::Imported {
+                stored,
+                already_present,
+            }) => {
                 report.stored += stored;
                 report.already_present += already_present.len() as u64;
             }
             Ok(other) => bail!("unexpected import outcome {other:?}"),
-            Err(e) => bail!("storing a batch of reads failed (earlier batches are stored; re-run to finish): {e}"),
+            Err(e) => bail!(
+                "storing a batch of reads failed (earlier batches are stored; re-run to finish): {e}"
+            ),
         }
         progress.inc(batch.len() as u64);
     }

@@ -8,27 +8,46 @@ use super::{Parsed, Rejected};
 use crate::domain::{GeoPoint, Read, ReadId, ReadSource, normalize_plate};
 use crate::util::now_millis;
 
-const HEADER: [&str; 8] = ["zipcode", "dt", "location", "address", "device", "plate", "lon", "lat"];
+const HEADER: [&str; 8] = [
+    "zipcode", "dt", "location", "address", "device", "plate", "lon", "lat",
+];
 
 fn field(value: &str) -> Option<&str> {
     let v = value.trim();
-    if v.is_empty() || v == "NA" { None } else { Some(v) }
+    if v.is_empty() || v == "NA" {
+        None
+    } else {
+        Some(v)
+    }
 }
 
 pub fn parse(text: &str, agency_id: &str, utc_offset_minutes: i32) -> Parsed {
     let mut parsed = Parsed::default();
     let Some(offset) = FixedOffset::east_opt(utc_offset_minutes * 60) else {
-        parsed.rejected.push(Rejected { line: 0, reason: format!("UTC offset {utc_offset_minutes} minutes is not valid") });
+        parsed.rejected.push(Rejected {
+            line: 0,
+            reason: format!("UTC offset {utc_offset_minutes} minutes is not valid"),
+        });
         return parsed;
     };
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        parsed.rejected.push(Rejected { line: 1, reason: "the file is empty".into() });
+        parsed.rejected.push(Rejected {
+            line: 1,
+            reason: "the file is empty".into(),
+        });
         return parsed;
     };
-    let columns: Vec<&str> = header.trim_end_matches('\r').split('|').map(str::trim).collect();
+    let columns: Vec<&str> = header
+        .trim_end_matches('\r')
+        .split('|')
+        .map(str::trim)
+        .collect();
     if columns != HEADER {
-        parsed.rejected.push(Rejected { line: 1, reason: format!("header {columns:?} is not {HEADER:?}") });
+        parsed.rejected.push(Rejected {
+            line: 1,
+            reason: format!("header {columns:?} is not {HEADER:?}"),
+        });
         return parsed;
     }
     let stored_at = now_millis();
@@ -41,13 +60,22 @@ pub fn parse(text: &str, agency_id: &str, utc_offset_minutes: i32) -> Parsed {
         parsed.records += 1;
         match parse_line(line, line_no, agency_id, offset, stored_at) {
             Ok(read) => parsed.reads.push(read),
-            Err(reason) => parsed.rejected.push(Rejected { line: line_no, reason }),
+            Err(reason) => parsed.rejected.push(Rejected {
+                line: line_no,
+                reason,
+            }),
         }
     }
     parsed
 }
 
-fn parse_line(line: &str, line_no: u64, agency_id: &str, offset: FixedOffset, stored_at: i64) -> Result<Read, String> {
+fn parse_line(
+    line: &str,
+    line_no: u64,
+    agency_id: &str,
+    offset: FixedOffset,
+    stored_at: i64,
+) -> Result<Read, String> {
     let f: Vec<&str> = line.split('|').collect();
     if f.len() != HEADER.len() {
         return Err(format!("{} fields, expected {}", f.len(), HEADER.len()));
@@ -64,12 +92,17 @@ fn parse_line(line: &str, line_no: u64, agency_id: &str, offset: FixedOffset, st
         return Err(format!("dt {dt:?} is in the future"));
     }
     let plate_raw = field(f[5]).ok_or("plate is missing")?;
-    let plate = normalize_plate(plate_raw).ok_or_else(|| format!("plate {plate_raw:?} is not a plate"))?;
+    let plate =
+        normalize_plate(plate_raw).ok_or_else(|| format!("plate {plate_raw:?} is not a plate"))?;
     let device = field(f[4]).unwrap_or("unknown-device").to_string();
     let position = match (field(f[7]), field(f[6])) {
         (Some(lat), Some(lon)) => {
-            let lat: f64 = lat.parse().map_err(|_| format!("lat {lat:?} is not a number"))?;
-            let lon: f64 = lon.parse().map_err(|_| format!("lon {lon:?} is not a number"))?;
+            let lat: f64 = lat
+                .parse()
+                .map_err(|_| format!("lat {lat:?} is not a number"))?;
+            let lon: f64 = lon
+                .parse()
+                .map_err(|_| format!("lon {lon:?} is not a number"))?;
             let p = GeoPoint { lat, lon };
             p.validate()?;
             Some(p)
@@ -99,7 +132,10 @@ fn parse_line(line: &str, line_no: u64, agency_id: &str, offset: FixedOffset, st
         alternates: Vec::new(),
         plate_box: None,
         has_crop: false,
-        source: ReadSource::Import { format: "spd-psv".into(), line: line_no },
+        source: ReadSource::Import {
+            format: "spd-psv".into(),
+            line: line_no,
+        },
         stored_at,
     })
 }
@@ -129,7 +165,10 @@ NA|10/02/2021 - 21:49:00|NA|NA|SPD2020627MDC|XYZ9876|NA|NA\n\
         let first = &parsed.reads[0];
         assert_eq!(first.camera_id, "M207541_Deleted_2021-10-21_22 50:42");
         // 21:48:03 PDT is 04:48:03 UTC the next day.
-        assert_eq!(crate::util::format_millis(first.captured_at), "2021-10-03T04:48:03.000Z");
+        assert_eq!(
+            crate::util::format_millis(first.captured_at),
+            "2021-10-03T04:48:03.000Z"
+        );
         assert!(parsed.reads[1].position.is_none());
         // An identical line maps to the same id: stored once.
         assert_eq!(parsed.reads[0].id, parsed.reads[2].id);

@@ -1,8 +1,8 @@
 //! Passwords and credentials: argon2id hashing and verification, and the password rules
 //! (minimum length, not containing the user name, not a common password).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Hashes a password or camera secret with argon2id and a random salt (PHC string).
 pub fn hash(secret: &str) -> Result<String, String> {
@@ -16,7 +16,9 @@ pub fn hash(secret: &str) -> Result<String, String> {
 /// Whether `secret` matches the PHC string `stored`. A malformed stored hash never matches.
 pub fn verify(secret: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -24,22 +26,48 @@ pub fn verify(secret: &str, stored: &str) -> bool {
 /// Common passwords and patterns refused outright (the most used passwords in breach corpora,
 /// and policy-specific words). A word-list crate replaces this in the policy issue.
 const COMMON: &[&str] = &[
-    "password", "passw0rd", "123456", "12345678", "123456789", "1234567890", "qwerty", "qwertyuiop",
-    "letmein", "welcome", "iloveyou", "admin", "administrator", "monkey", "dragon", "football",
-    "baseball", "sunshine", "princess", "abc123", "trustno1", "changeme", "police", "sheriff",
+    "password",
+    "passw0rd",
+    "123456",
+    "12345678",
+    "123456789",
+    "1234567890",
+    "qwerty",
+    "qwertyuiop",
+    "letmein",
+    "welcome",
+    "iloveyou",
+    "admin",
+    "administrator",
+    "monkey",
+    "dragon",
+    "football",
+    "baseball",
+    "sunshine",
+    "princess",
+    "abc123",
+    "trustno1",
+    "changeme",
+    "police",
+    "sheriff",
 ];
 
 /// Checks a new password against the rules; the error says which rule failed.
 pub fn check_strength(password: &str, username: &str, min_length: usize) -> Result<(), String> {
     if password.chars().count() < min_length {
-        return Err(format!("the password must be at least {min_length} characters long"));
+        return Err(format!(
+            "the password must be at least {min_length} characters long"
+        ));
     }
     let lower = password.to_lowercase();
     if !username.is_empty() && lower.contains(&username.to_lowercase()) {
         return Err("the password must not contain the user name".into());
     }
     let squeezed: String = lower.chars().filter(|c| c.is_alphanumeric()).collect();
-    if COMMON.iter().any(|w| squeezed == *w || (squeezed.starts_with(w) && squeezed[w.len()..].chars().all(|c| c.is_ascii_digit()))) {
+    if COMMON.iter().any(|w| {
+        squeezed == *w
+            || (squeezed.starts_with(w) && squeezed[w.len()..].chars().all(|c| c.is_ascii_digit()))
+    }) {
         return Err("the password is a common password".into());
     }
     let distinct: std::collections::HashSet<char> = password.chars().collect();
@@ -63,9 +91,21 @@ mod tests {
 
     #[test]
     fn weak_passwords_are_refused_with_the_reason() {
-        assert!(check_strength("short", "ann", 12).unwrap_err().contains("12 characters"));
-        assert!(check_strength("ann-is-the-best-user", "ann", 12).unwrap_err().contains("user name"));
-        assert!(check_strength("password1234", "bob", 12).unwrap_err().contains("common"));
+        assert!(
+            check_strength("short", "ann", 12)
+                .unwrap_err()
+                .contains("12 characters")
+        );
+        assert!(
+            check_strength("ann-is-the-best-user", "ann", 12)
+                .unwrap_err()
+                .contains("user name")
+        );
+        assert!(
+            check_strength("password1234", "bob", 12)
+                .unwrap_err()
+                .contains("common")
+        );
         assert!(check_strength("aaaaaaaaaaaa", "bob", 12).is_err());
         assert!(check_strength("Tidal-Quartz-Lantern-42", "bob", 12).is_ok());
     }

@@ -26,7 +26,10 @@ fn token_hash(token: &str) -> [u8; 32] {
 
 impl Sessions {
     pub fn new(idle_minutes: i64) -> Self {
-        Self { idle_ms: idle_minutes * 60_000, by_token_hash: Mutex::new(HashMap::new()) }
+        Self {
+            idle_ms: idle_minutes * 60_000,
+            by_token_hash: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Opens a session and returns its token.
@@ -34,7 +37,14 @@ impl Sessions {
         let token = random_hex(32);
         let now = now_millis();
         if let Ok(mut map) = self.by_token_hash.lock() {
-            map.insert(token_hash(&token), Session { username: username.to_string(), created_at: now, last_seen: now });
+            map.insert(
+                token_hash(&token),
+                Session {
+                    username: username.to_string(),
+                    created_at: now,
+                    last_seen: now,
+                },
+            );
         }
         token
     }

@@ -25,16 +25,24 @@ pub fn greedy(probs: &[f32], classes: usize, alphabet: &[char]) -> Decoded {
             if let Some(last) = confidences.last_mut() {
                 *last = last.max(p);
             }
-        } else if best != 0 {
-            if let Some(c) = alphabet.get(best - 1) {
-                text.push(*c);
-                confidences.push(p);
-            }
+        } else if best != 0
+            && let Some(c) = alphabet.get(best - 1)
+        {
+            text.push(*c);
+            confidences.push(p);
         }
         previous = best;
     }
-    let confidence = if confidences.is_empty() { 0.0 } else { confidences.iter().product() };
-    Decoded { text, char_confidences: confidences, confidence }
+    let confidence = if confidences.is_empty() {
+        0.0
+    } else {
+        confidences.iter().product()
+    };
+    Decoded {
+        text,
+        char_confidences: confidences,
+        confidence,
+    }
 }
 
 fn argmax(step: &[f32]) -> (usize, f32) {
@@ -49,7 +57,13 @@ fn argmax(step: &[f32]) -> (usize, f32) {
 
 /// CTC prefix beam search: the `top_k` most probable texts with their probabilities,
 /// most probable first.
-pub fn beam_search(probs: &[f32], classes: usize, alphabet: &[char], beam: usize, top_k: usize) -> Vec<(String, f32)> {
+pub fn beam_search(
+    probs: &[f32],
+    classes: usize,
+    alphabet: &[char],
+    beam: usize,
+    top_k: usize,
+) -> Vec<(String, f32)> {
     // prefix -> (probability ending in blank, probability ending in non-blank)
     let mut beams: HashMap<Vec<usize>, (f32, f32)> = HashMap::from([(Vec::new(), (1.0, 0.0))]);
     for step in probs.chunks_exact(classes) {

@@ -45,8 +45,14 @@ pub struct Detector {
 
 impl Detector {
     pub fn load(library: &Path, model: &Path, input: [u32; 2], threshold: f32) -> Result<Self> {
-        let session = super::runtime::session(library, model).context("loading the plate detector")?;
-        Ok(Self { session, height: input[0] as usize, width: input[1] as usize, threshold })
+        let session =
+            super::runtime::session(library, model).context("loading the plate detector")?;
+        Ok(Self {
+            session,
+            height: input[0] as usize,
+            width: input[1] as usize,
+            threshold,
+        })
     }
 
     /// Finds plates in `frame`, best first.
@@ -89,7 +95,16 @@ impl Detector {
                 self.width
             ));
         }
-        Ok(decode(heat, boxes, gh, gw, self.threshold, scale, fw as f32, fh as f32))
+        Ok(decode(
+            heat,
+            boxes,
+            gh,
+            gw,
+            self.threshold,
+            scale,
+            fw as f32,
+            fh as f32,
+        ))
     }
 }
 
@@ -139,7 +154,13 @@ fn decode(
             let x2 = ((cx + r) / scale).clamp(0.0, frame_w);
             let y2 = ((cy + b) / scale).clamp(0.0, frame_h);
             if x2 - x1 >= 4.0 && y2 - y1 >= 2.0 {
-                candidates.push(PlateBox { x: x1, y: y1, w: x2 - x1, h: y2 - y1, score });
+                candidates.push(PlateBox {
+                    x: x1,
+                    y: y1,
+                    w: x2 - x1,
+                    h: y2 - y1,
+                    score,
+                });
             }
         }
     }

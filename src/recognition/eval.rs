@@ -28,7 +28,10 @@ pub enum Split {
 pub fn is_validation(file: &str) -> bool {
     let digest = Sha1::digest(file.as_bytes());
     // The value mod 5 of a big-endian number: fold the bytes.
-    digest.iter().fold(0u32, |acc, b| (acc * 256 + *b as u32) % 5) == 0
+    digest
+        .iter()
+        .fold(0u32, |acc, b| (acc * 256 + *b as u32) % 5)
+        == 0
 }
 
 struct Sample {
@@ -38,14 +41,17 @@ struct Sample {
 }
 
 fn load_labels(labels: &Path) -> Result<(Vec<Sample>, bool)> {
-    let text = std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
+    let text =
+        std::fs::read_to_string(labels).with_context(|| format!("reading {}", labels.display()))?;
     let mut lines = text.lines();
     let header = lines.next().context("the labels file is empty")?;
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
     let scenes = match columns.as_slice() {
         ["file", "plate", "x", "y", "w", "h"] => true,
         ["file", "state", "plate"] => false,
-        other => bail!("unknown labels header {other:?}: expected file,plate,x,y,w,h or file,state,plate"),
+        other => bail!(
+            "unknown labels header {other:?}: expected file,plate,x,y,w,h or file,state,plate"
+        ),
     };
     let mut samples = Vec::new();
     for (n, line) in lines.enumerate() {
@@ -62,13 +68,23 @@ fn load_labels(labels: &Path) -> Result<(Vec<Sample>, bool)> {
             samples.push(Sample {
                 file: f[0].to_string(),
                 plate: f[1].to_ascii_uppercase(),
-                plate_box: Some(PlateBox { x: num(f[2])?, y: num(f[3])?, w: num(f[4])?, h: num(f[5])?, score: 1.0 }),
+                plate_box: Some(PlateBox {
+                    x: num(f[2])?,
+                    y: num(f[3])?,
+                    w: num(f[4])?,
+                    h: num(f[5])?,
+                    score: 1.0,
+                }),
             });
         } else {
             if f.len() != 3 {
                 bail!("{}: expected 3 fields", bad());
             }
-            samples.push(Sample { file: f[0].to_string(), plate: f[2].to_ascii_uppercase(), plate_box: None });
+            samples.push(Sample {
+                file: f[0].to_string(),
+                plate: f[2].to_ascii_uppercase(),
+                plate_box: None,
+            });
         }
     }
     Ok((samples, scenes))
@@ -84,7 +100,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
         row[0] = i;
         for j in 1..=b.len() {
             let cur = row[j];
-            row[j] = (row[j] + 1).min(row[j - 1] + 1).min(prev + usize::from(a[i - 1] != b[j - 1]));
+            row[j] = (row[j] + 1)
+                .min(row[j - 1] + 1)
+                .min(prev + usize::from(a[i - 1] != b[j - 1]));
             prev = cur;
         }
     }
@@ -104,7 +122,11 @@ pub struct EvalReport {
 
 impl EvalReport {
     pub fn accuracy(&self) -> f64 {
-        if self.images == 0 { 0.0 } else { self.exact as f64 / self.images as f64 }
+        if self.images == 0 {
+            0.0
+        } else {
+            self.exact as f64 / self.images as f64
+        }
     }
 
     fn percentile(&self, p: f64) -> f64 {
@@ -120,11 +142,25 @@ impl EvalReport {
     pub fn print(&self, title: &str) {
         println!("== {title}");
         println!("images            {}", self.images);
-        println!("exact plate       {} / {} = {:.1}%", self.exact, self.images, 100.0 * self.accuracy());
-        let cer = if self.chars == 0 { 0.0 } else { self.char_errors as f64 / self.chars as f64 };
+        println!(
+            "exact plate       {} / {} = {:.1}%",
+            self.exact,
+            self.images,
+            100.0 * self.accuracy()
+        );
+        let cer = if self.chars == 0 {
+            0.0
+        } else {
+            self.char_errors as f64 / self.chars as f64
+        };
         println!("char error rate   {:.2}%", 100.0 * cer);
         if let Some(d) = self.detected {
-            println!("detection recall  {} / {} = {:.1}% (IoU >= 0.3)", d, self.images, 100.0 * d as f64 / self.images.max(1) as f64);
+            println!(
+                "detection recall  {} / {} = {:.1}% (IoU >= 0.3)",
+                d,
+                self.images,
+                100.0 * d as f64 / self.images.max(1) as f64
+            );
         }
         println!(
             "latency per frame p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms (decode + recognize, one core)",
@@ -144,7 +180,12 @@ impl EvalReport {
 }
 
 /// Evaluates the configured models on `images` labelled by `labels`.
-pub fn evaluate(config: &RecognitionSection, images: &Path, labels: &Path, split: Split) -> Result<EvalReport> {
+pub fn evaluate(
+    config: &RecognitionSection,
+    images: &Path,
+    labels: &Path,
+    split: Split,
+) -> Result<EvalReport> {
     let (samples, scenes) = load_labels(labels)?;
     let samples: Vec<Sample> = samples
         .into_iter()
@@ -160,8 +201,10 @@ pub fn evaluate(config: &RecognitionSection, images: &Path, labels: &Path, split
     let mut recognizer = Recognizer::load(config)?;
     let progress = indicatif::ProgressBar::new(samples.len() as u64);
     progress.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut report = EvalReport {
         images: 0,
@@ -176,9 +219,12 @@ pub fn evaluate(config: &RecognitionSection, images: &Path, labels: &Path, split
         let path: PathBuf = images.join(&sample.file);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let started = Instant::now();
-        let frame = decode_frame(&bytes, 100_000_000).with_context(|| format!("decoding {}", path.display()))?;
+        let frame = decode_frame(&bytes, 100_000_000)
+            .with_context(|| format!("decoding {}", path.display()))?;
         let (best, boxes): (String, Vec<PlateBox>) = if scenes {
-            let plates = recognizer.recognize(&frame).with_context(|| format!("recognizing {}", path.display()))?;
+            let plates = recognizer
+                .recognize(&frame)
+                .with_context(|| format!("recognizing {}", path.display()))?;
             let read = plates
                 .iter()
                 .find(|p| p.plate == sample.plate)
@@ -197,15 +243,21 @@ pub fn evaluate(config: &RecognitionSection, images: &Path, labels: &Path, split
                 .collect();
             (read, boxes)
         } else {
-            let text = recognizer.read_crop(&frame).with_context(|| format!("reading {}", path.display()))?;
+            let text = recognizer
+                .read_crop(&frame)
+                .with_context(|| format!("reading {}", path.display()))?;
             (text.text, Vec::new())
         };
-        report.latencies_ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        report
+            .latencies_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
         report.images += 1;
         if best == sample.plate {
             report.exact += 1;
         } else {
-            report.failures.push((sample.file.clone(), sample.plate.clone(), best.clone()));
+            report
+                .failures
+                .push((sample.file.clone(), sample.plate.clone(), best.clone()));
         }
         report.char_errors += edit_distance(&best, &sample.plate);
         report.chars += sample.plate.len();

@@ -26,14 +26,29 @@ impl Actor for RecognitionWorker {
     type State = Option<Recognizer>;
     type Arguments = Recognizer;
 
-    async fn pre_start(&self, _myself: ActorRef<Self::Msg>, recognizer: Recognizer) -> Result<Self::State, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        recognizer: Recognizer,
+    ) -> Result<Self::State, ActorProcessingErr> {
         Ok(Some(recognizer))
     }
 
-    async fn handle(&self, _myself: ActorRef<Self::Msg>, message: Self::Msg, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
-        let WorkerMsg::Recognize { image, max_pixels, reply } = message;
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let WorkerMsg::Recognize {
+            image,
+            max_pixels,
+            reply,
+        } = message;
         let Some(mut recognizer) = state.take() else {
-            let _ = reply.send(Err(RecognitionError::Model("recognizer unavailable".into())));
+            let _ = reply.send(Err(RecognitionError::Model(
+                "recognizer unavailable".into(),
+            )));
             return Ok(());
         };
         let (recognizer, result) = tokio::task::spawn_blocking(move || {
@@ -71,19 +86,36 @@ impl RecognitionPool {
     }
 
     /// Recognizes the plates in an encoded image.
-    pub async fn recognize(&self, image: Vec<u8>, max_pixels: u64) -> Result<Vec<RecognizedPlate>, RecognitionError> {
+    pub async fn recognize(
+        &self,
+        image: Vec<u8>,
+        max_pixels: u64,
+    ) -> Result<Vec<RecognizedPlate>, RecognitionError> {
         let (actor, queued) = self
             .workers
             .iter()
             .min_by_key(|(_, queued)| queued.load(Ordering::Relaxed))
             .ok_or_else(|| RecognitionError::Model("the recognition pool has no workers".into()))?;
         queued.fetch_add(1, Ordering::Relaxed);
-        let answer = actor.call(|reply| WorkerMsg::Recognize { image, max_pixels, reply }, None).await;
+        let answer = actor
+            .call(
+                |reply| WorkerMsg::Recognize {
+                    image,
+                    max_pixels,
+                    reply,
+                },
+                None,
+            )
+            .await;
         queued.fetch_sub(1, Ordering::Relaxed);
         match answer {
             Ok(CallResult::Success(result)) => result,
-            Ok(_) => Err(RecognitionError::Model("the recognition worker did not answer".into())),
-            Err(e) => Err(RecognitionError::Model(anyhow!("recognition worker unreachable: {e}").to_string())),
+            Ok(_) => Err(RecognitionError::Model(
+                "the recognition worker did not answer".into(),
+            )),
+            Err(e) => Err(RecognitionError::Model(
+                anyhow!("recognition worker unreachable: {e}").to_string(),
+            )),
         }
     }
 

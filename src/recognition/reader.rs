@@ -28,8 +28,15 @@ pub struct PlateReader {
 }
 
 impl PlateReader {
-    pub fn load(library: &Path, model: &Path, input: [u32; 2], alphabet: &str, alternates: usize) -> Result<Self> {
-        let session = super::runtime::session(library, model).context("loading the plate reader")?;
+    pub fn load(
+        library: &Path,
+        model: &Path,
+        input: [u32; 2],
+        alphabet: &str,
+        alternates: usize,
+    ) -> Result<Self> {
+        let session =
+            super::runtime::session(library, model).context("loading the plate reader")?;
         Ok(Self {
             session,
             height: input[0] as usize,
@@ -48,13 +55,22 @@ impl PlateReader {
         let mut input = vec![0f32; crops.len() * per];
         for (i, crop) in crops.iter().enumerate() {
             let gray = luma(crop);
-            let resized = image::imageops::resize(&gray, self.width as u32, self.height as u32, FilterType::Triangle);
-            for (dst, src) in input[i * per..(i + 1) * per].iter_mut().zip(resized.as_raw()) {
+            let resized = image::imageops::resize(
+                &gray,
+                self.width as u32,
+                self.height as u32,
+                FilterType::Triangle,
+            );
+            for (dst, src) in input[i * per..(i + 1) * per]
+                .iter_mut()
+                .zip(resized.as_raw())
+            {
                 *dst = *src as f32 / 255.0;
             }
         }
-        let tensor = ort::value::Tensor::from_array(([crops.len(), 1, self.height, self.width], input))
-            .map_err(|e| anyhow!("building the reader input: {e}"))?;
+        let tensor =
+            ort::value::Tensor::from_array(([crops.len(), 1, self.height, self.width], input))
+                .map_err(|e| anyhow!("building the reader input: {e}"))?;
         let outputs = self
             .session
             .run(ort::inputs!["image" => tensor])

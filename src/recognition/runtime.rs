@@ -12,7 +12,9 @@ static INIT: Mutex<()> = Mutex::new(());
 
 /// The library path to use: `$ALPR_ONNXRUNTIME_LIBRARY` if set, else the configured one.
 pub fn library_path(configured: &Path) -> PathBuf {
-    std::env::var_os("ALPR_ONNXRUNTIME_LIBRARY").map(PathBuf::from).unwrap_or_else(|| configured.to_path_buf())
+    std::env::var_os("ALPR_ONNXRUNTIME_LIBRARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| configured.to_path_buf())
 }
 
 /// Loads ONNX Runtime from `library` once per process and returns the environment.
@@ -20,7 +22,9 @@ pub fn environment(library: &Path) -> Result<&'static ort::environment::Environm
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
-    let _guard = INIT.lock().map_err(|_| anyhow!("ONNX Runtime initialisation lock poisoned"))?;
+    let _guard = INIT
+        .lock()
+        .map_err(|_| anyhow!("ONNX Runtime initialisation lock poisoned"))?;
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
@@ -54,5 +58,7 @@ pub fn session(library: &Path, model: &Path) -> Result<ort::session::Session> {
         .map_err(|e| anyhow!("setting intra-op threads: {e}"))?
         .with_inter_threads(1)
         .map_err(|e| anyhow!("setting inter-op threads: {e}"))?;
-    builder.commit_from_file(model).map_err(|e| anyhow!("loading model {}: {e}", model.display()))
+    builder
+        .commit_from_file(model)
+        .map_err(|e| anyhow!("loading model {}: {e}", model.display()))
 }

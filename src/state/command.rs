@@ -13,16 +13,41 @@ pub enum Command {
     CreateUser(User),
     RegisterCamera(Camera),
     /// Replaces the password hash; clears the must-change flag.
-    SetPassword { username: String, password_hash: String },
+    SetPassword {
+        username: String,
+        password_hash: String,
+    },
     /// A failed login: counts it and locks the account after `lock_after` in a row.
-    RecordLoginFailure { username: String, at: Millis, lock_after: u32, lock_for_ms: i64 },
-    RecordLoginSuccess { username: String },
-    AcceptTerms { username: String, version: u32, at: Millis },
-    PublishTerms { version: u32, text: String, at: Millis },
+    RecordLoginFailure {
+        username: String,
+        at: Millis,
+        lock_after: u32,
+        lock_for_ms: i64,
+    },
+    RecordLoginSuccess {
+        username: String,
+    },
+    AcceptTerms {
+        username: String,
+        version: u32,
+        at: Millis,
+    },
+    PublishTerms {
+        version: u32,
+        text: String,
+        at: Millis,
+    },
     /// The reads of one camera frame, stored once whatever the number of resends.
-    IngestFrame { camera_id: String, seq: u64, reads: Vec<Read>, crops: Vec<Option<Vec<u8>>> },
+    IngestFrame {
+        camera_id: String,
+        seq: u64,
+        reads: Vec<Read>,
+        crops: Vec<Option<Vec<u8>>>,
+    },
     /// Imported reads; ids already stored are skipped.
-    ImportReads { reads: Vec<Read> },
+    ImportReads {
+        reads: Vec<Read>,
+    },
     AppendAudit(AuditDraft),
 }
 
@@ -50,9 +75,18 @@ impl Command {
 pub enum Outcome {
     Done,
     /// The frame's reads; `duplicate` when the frame had been stored before.
-    FrameStored { read_ids: Vec<ReadId>, duplicate: bool },
-    Imported { stored: u64, already_present: Vec<ReadId> },
-    Audited { seq: u64, hash: [u8; 32] },
+    FrameStored {
+        read_ids: Vec<ReadId>,
+        duplicate: bool,
+    },
+    Imported {
+        stored: u64,
+        already_present: Vec<ReadId>,
+    },
+    Audited {
+        seq: u64,
+        hash: [u8; 32],
+    },
     /// The user record after a login bookkeeping command.
     User(Box<User>),
 }

@@ -53,7 +53,10 @@ impl CommandLog {
     /// Proposes a command and waits until it is durably applied (or rejected).
     pub async fn propose(&self, command: Command) -> Result<Outcome, CommitError> {
         let (reply, answer) = oneshot::channel();
-        self.queue.send(Pending { command, reply }).await.map_err(|_| CommitError::Stopped)?;
+        self.queue
+            .send(Pending { command, reply })
+            .await
+            .map_err(|_| CommitError::Stopped)?;
         answer.await.map_err(|_| CommitError::Stopped)?
     }
 }
@@ -89,7 +92,11 @@ fn commit_loop(storage: Arc<dyn Storage>, mut inbox: mpsc::Receiver<Pending>, me
             replies.push(reply);
         }
         let ops = ws.into_ops();
-        let written = if ops.is_empty() { Ok(()) } else { storage.write(ops, true) };
+        let written = if ops.is_empty() {
+            Ok(())
+        } else {
+            storage.write(ops, true)
+        };
         metrics.commit_batch_size.observe(replies.len() as f64);
         match written {
             Ok(()) => {

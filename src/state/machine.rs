@@ -19,15 +19,21 @@ pub enum ApplyError {
     Storage(#[from] StorageError),
 }
 
+/// Writes of a batch not yet on disk; `None` is a deletion.
+pub type PendingWrites = BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>;
+
 /// Storage as seen by a batch of commands: reads see the batch's own pending writes first.
 pub struct WriteSet<'a> {
     storage: &'a dyn Storage,
-    pending: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>,
+    pending: PendingWrites,
 }
 
 impl<'a> WriteSet<'a> {
     pub fn new(storage: &'a dyn Storage) -> Self {
-        Self { storage, pending: BTreeMap::new() }
+        Self {
+            storage,
+            pending: BTreeMap::new(),
+        }
     }
 
     pub fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -50,7 +56,9 @@ impl<'a> WriteSet<'a> {
         space: Space,
         key: &[u8],
     ) -> Result<Option<T>, StorageError> {
-        self.get(space, key)?.map(|bytes| codec::decode(&bytes)).transpose()
+        self.get(space, key)?
+            .map(|bytes| codec::decode(&bytes))
+            .transpose()
     }
 
     pub fn put_record<T: serde::Serialize>(
@@ -65,11 +73,11 @@ impl<'a> WriteSet<'a> {
     }
 
     /// A checkpoint to roll back to when a command in the batch is rejected.
-    pub fn checkpoint(&self) -> BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>> {
+    pub fn checkpoint(&self) -> PendingWrites {
         self.pending.clone()
     }
 
-    pub fn rollback(&mut self, checkpoint: BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>) {
+    pub fn rollback(&mut self, checkpoint: PendingWrites) {
         self.pending = checkpoint;
     }
 
@@ -97,7 +105,10 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
         Command::CreateAgency(agency) => {
             let key = keys::agency(&agency.id);
             if ws.get(Space::Meta, &key)?.is_some() {
-                return Err(ApplyError::Rejected(format!("agency {} already exists", agency.id)));
+                return Err(ApplyError::Rejected(format!(
+                    "agency {} already exists",
+                    agency.id
+                )));
             }
             ws.put_record(Space::Meta, key, &agency)?;
             Ok(Outcome::Done)
@@ -105,10 +116,19 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
         Command::CreateUser(user) => {
             let key = keys::user(&user.username);
             if ws.get(Space::Meta, &key)?.is_some() {
-                return Err(ApplyError::Rejected(format!("user {} already exists", user.username)));
+                return Err(ApplyError::Rejected(format!(
+                    "user {} already exists",
+                    user.username
+                )));
             }
-            if ws.get(Space::Meta, &keys::agency(&user.agency_id))?.is_none() {
-                return Err(ApplyError::Rejected(format!("agency {} does not exist", user.agency_id)));
+            if ws
+                .get(Space::Meta, &keys::agency(&user.agency_id))?
+                .is_none()
+            {
+                return Err(ApplyError::Rejected(format!(
+                    "agency {} does not exist",
+                    user.agency_id
+                )));
             }
             ws.put_record(Space::Meta, key, &user)?;
             Ok(Outcome::Done)
@@ -116,7 +136,10 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
         Command::RegisterCamera(camera) => {
             let key = keys::camera(&camera.id);
             if ws.get(Space::Meta, &key)?.is_some() {
-                return Err(ApplyError::Rejected(format!("camera {} already exists", camera.id)));
+                return Err(ApplyError::Rejected(format!(
+                    "camera {} already exists",
+                    camera.id
+                )));
             }
             let agency: Option<crate::domain::Agency> =
                 ws.get_record(Space::Meta, &keys::agency(&camera.agency_id))?;
@@ -138,48 +161,75 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
             ws.put_record(Space::Meta, key, &camera)?;
             Ok(Outcome::Done)
         }
-        Command::SetPassword { username, password_hash } => {
-            update_user(ws, &username, |user| {
-                user.password_hash = password_hash;
-                user.must_change_password = false;
+        Command::SetPassword {
+            username,
+            password_hash,
+        } => update_user(ws, &username, |user| {
+            user.password_hash = password_hash;
+            user.must_change_password = false;
+            user.failed_logins = 0;
+            user.locked_until = None;
+        }),
+        Command::RecordLoginFailure {
+            username,
+            at,
+            lock_after,
+            lock_for_ms,
+        } => update_user(ws, &username, |user| {
+            user.failed_logins += 1;
+            if user.failed_logins >= lock_after {
+                user.locked_until = Some(at + lock_for_ms);
                 user.failed_logins = 0;
-                user.locked_until = None;
-            })
-        }
-        Command::RecordLoginFailure { username, at, lock_after, lock_for_ms } => {
-            update_user(ws, &username, |user| {
-                user.failed_logins += 1;
-                if user.failed_logins >= lock_after {
-                    user.locked_until = Some(at + lock_for_ms);
-                    user.failed_logins = 0;
-                }
-            })
-        }
+            }
+        }),
         Command::RecordLoginSuccess { username } => update_user(ws, &username, |user| {
             user.failed_logins = 0;
             user.locked_until = None;
         }),
-        Command::AcceptTerms { username, version, at } => {
+        Command::AcceptTerms {
+            username,
+            version,
+            at,
+        } => {
             if ws.get(Space::Meta, &keys::terms(version))?.is_none() {
-                return Err(ApplyError::Rejected(format!("terms version {version} does not exist")));
+                return Err(ApplyError::Rejected(format!(
+                    "terms version {version} does not exist"
+                )));
             }
-            update_user(ws, &username, |user| user.accepted_terms = Some((version, at)))
+            update_user(ws, &username, |user| {
+                user.accepted_terms = Some((version, at))
+            })
         }
         Command::PublishTerms { version, text, at } => {
             let key = keys::terms(version);
             if ws.get(Space::Meta, &key)?.is_some() {
-                return Err(ApplyError::Rejected(format!("terms version {version} already published")));
+                return Err(ApplyError::Rejected(format!(
+                    "terms version {version} already published"
+                )));
             }
             ws.put_record(Space::Meta, key, &(text, at))?;
             Ok(Outcome::Done)
         }
-        Command::IngestFrame { camera_id, seq, reads, crops } => {
+        Command::IngestFrame {
+            camera_id,
+            seq,
+            reads,
+            crops,
+        } => {
             let frame_key = keys::frame(&camera_id, seq);
-            if let Some(stored) = ws.get_record::<Vec<crate::domain::ReadId>>(Space::Frames, &frame_key)? {
-                return Ok(Outcome::FrameStored { read_ids: stored, duplicate: true });
+            if let Some(stored) =
+                ws.get_record::<Vec<crate::domain::ReadId>>(Space::Frames, &frame_key)?
+            {
+                return Ok(Outcome::FrameStored {
+                    read_ids: stored,
+                    duplicate: true,
+                });
             }
             let mut read_ids = Vec::with_capacity(reads.len());
-            for (read, crop) in reads.into_iter().zip(crops.into_iter().chain(std::iter::repeat(None))) {
+            for (read, crop) in reads
+                .into_iter()
+                .zip(crops.into_iter().chain(std::iter::repeat(None)))
+            {
                 if let Some(crop) = crop {
                     ws.put(Space::Images, keys::image(&read.id), crop);
                 }
@@ -187,7 +237,10 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 store_read(ws, &read)?;
             }
             ws.put_record(Space::Frames, frame_key, &read_ids)?;
-            Ok(Outcome::FrameStored { read_ids, duplicate: false })
+            Ok(Outcome::FrameStored {
+                read_ids,
+                duplicate: false,
+            })
         }
         Command::ImportReads { reads } => {
             let mut stored = 0;
@@ -200,7 +253,10 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 store_read(ws, &read)?;
                 stored += 1;
             }
-            Ok(Outcome::Imported { stored, already_present })
+            Ok(Outcome::Imported {
+                stored,
+                already_present,
+            })
         }
         Command::AppendAudit(draft) => {
             let head: Option<AuditHead> = ws.get_record(Space::Meta, keys::AUDIT_HEAD)?;
@@ -210,12 +266,30 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
             };
             let entry = draft.seal(seq, prev);
             if let Some(case) = &entry.case_number {
-                ws.put(Space::AuditIndex, keys::audit_by_case(case, seq), Vec::new());
+                ws.put(
+                    Space::AuditIndex,
+                    keys::audit_by_case(case, seq),
+                    Vec::new(),
+                );
             }
-            ws.put(Space::AuditIndex, keys::audit_by_user(&entry.username, seq), Vec::new());
+            ws.put(
+                Space::AuditIndex,
+                keys::audit_by_user(&entry.username, seq),
+                Vec::new(),
+            );
             ws.put_record(Space::Audit, keys::audit(seq), &entry)?;
-            ws.put_record(Space::Meta, keys::AUDIT_HEAD.to_vec(), &AuditHead { seq, hash: entry.hash })?;
-            Ok(Outcome::Audited { seq, hash: entry.hash })
+            ws.put_record(
+                Space::Meta,
+                keys::AUDIT_HEAD.to_vec(),
+                &AuditHead {
+                    seq,
+                    hash: entry.hash,
+                },
+            )?;
+            Ok(Outcome::Audited {
+                seq,
+                hash: entry.hash,
+            })
         }
     }
 }
@@ -244,17 +318,261 @@ fn store_read(ws: &mut WriteSet<'_>, read: &Read) -> Result<(), StorageError> {
         (keys::IDX_CAMERA, read.camera_id.as_str()),
         (keys::IDX_AGENCY, read.agency_id.as_str()),
     ] {
-        ws.put(Space::ReadIndex, keys::read_index(kind, component, at, &read.id), Vec::new());
+        ws.put(
+            Space::ReadIndex,
+            keys::read_index(kind, component, at, &read.id),
+            Vec::new(),
+        );
     }
     Ok(())
 }
 
 /// Counts the entries in a key range; used by tests and status pages.
-pub fn count_range(storage: &dyn Storage, space: Space, start: &[u8], end: &[u8]) -> Result<u64, StorageError> {
+pub fn count_range(
+    storage: &dyn Storage,
+    space: Space,
+    start: &[u8],
+    end: &[u8],
+) -> Result<u64, StorageError> {
     let mut n = 0u64;
     storage.scan(space, start, end, Order::Ascending, &mut |_, _| {
         n += 1;
         ControlFlow::Continue(())
     })?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::AuditDraft;
+    use crate::domain::{AuditAction, AuditOutcome, PlatePattern, ReadId, ReadSource};
+    use crate::state::queries::{self, ReadQuery};
+    use crate::storage::memory::MemoryStorage;
+
+    fn read(camera: &str, seq: u64, plate: &str, at: i64) -> Read {
+        Read {
+            id: ReadId::for_frame(camera, seq, 0),
+            plate: plate.into(),
+            plate_state: None,
+            captured_at: at,
+            agency_id: "A".into(),
+            camera_id: camera.into(),
+            position: None,
+            heading_degrees: None,
+            place: None,
+            confidence: 0.9,
+            char_confidences: vec![],
+            alternates: vec![],
+            plate_box: None,
+            has_crop: false,
+            source: ReadSource::EdgeRead { seq },
+            stored_at: at,
+        }
+    }
+
+    fn commit(storage: &MemoryStorage, command: Command) -> Result<Outcome, ApplyError> {
+        let mut ws = WriteSet::new(storage);
+        let outcome = apply(&mut ws, command)?;
+        storage.write(ws.into_ops(), true)?;
+        Ok(outcome)
+    }
+
+    fn frame(camera: &str, seq: u64, plate: &str, at: i64) -> Command {
+        Command::IngestFrame {
+            camera_id: camera.into(),
+            seq,
+            reads: vec![read(camera, seq, plate, at)],
+            crops: vec![None],
+        }
+    }
+
+    #[test]
+    fn a_resent_frame_is_stored_once_even_within_one_batch() {
+        let storage = MemoryStorage::new();
+        let mut ws = WriteSet::new(&storage);
+        let first = apply(&mut ws, frame("c1", 1, "ABC123", 1000)).unwrap();
+        let again = apply(&mut ws, frame("c1", 1, "ABC123", 1000)).unwrap();
+        storage.write(ws.into_ops(), true).unwrap();
+        assert!(matches!(
+            first,
+            Outcome::FrameStored {
+                duplicate: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            again,
+            Outcome::FrameStored {
+                duplicate: true,
+                ..
+            }
+        ));
+        let third = commit(&storage, frame("c1", 1, "ABC123", 1000)).unwrap();
+        assert!(matches!(
+            third,
+            Outcome::FrameStored {
+                duplicate: true,
+                ..
+            }
+        ));
+        let q = ReadQuery {
+            plate: Some(PlatePattern::Exact("ABC123".into())),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(queries::search_reads(&storage, &q).unwrap().reads.len(), 1);
+    }
+
+    #[test]
+    fn searches_use_each_index_and_return_newest_first() {
+        let storage = MemoryStorage::new();
+        commit(&storage, frame("c1", 1, "ABC123", 1000)).unwrap();
+        commit(&storage, frame("c1", 2, "ABD999", 2000)).unwrap();
+        commit(&storage, frame("c2", 3, "ABC123", 3000)).unwrap();
+        commit(&storage, frame("c2", 4, "XYZ000", 4000)).unwrap();
+        let search = |q: ReadQuery| -> Vec<i64> {
+            queries::search_reads(&storage, &ReadQuery { limit: 100, ..q })
+                .unwrap()
+                .reads
+                .iter()
+                .map(|r| r.captured_at)
+                .collect()
+        };
+        assert_eq!(
+            search(ReadQuery {
+                plate: Some(PlatePattern::Exact("ABC123".into())),
+                ..Default::default()
+            }),
+            vec![3000, 1000]
+        );
+        assert_eq!(
+            search(ReadQuery {
+                plate: PlatePattern::parse("AB*").ok(),
+                ..Default::default()
+            }),
+            vec![3000, 2000, 1000]
+        );
+        assert_eq!(
+            search(ReadQuery {
+                plate: PlatePattern::parse("*000").ok(),
+                ..Default::default()
+            }),
+            vec![4000]
+        );
+        assert_eq!(
+            search(ReadQuery {
+                camera_id: Some("c2".into()),
+                ..Default::default()
+            }),
+            vec![4000, 3000]
+        );
+        assert_eq!(
+            search(ReadQuery {
+                from: Some(1500),
+                to: Some(3500),
+                ..Default::default()
+            }),
+            vec![3000, 2000]
+        );
+        assert_eq!(
+            search(ReadQuery {
+                plate: Some(PlatePattern::Exact("ABC123".into())),
+                from: Some(2000),
+                ..Default::default()
+            }),
+            vec![3000]
+        );
+        let limited = queries::search_reads(
+            &storage,
+            &ReadQuery {
+                agency_id: Some("A".into()),
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(limited.reads.len(), 2);
+        assert!(limited.truncated);
+    }
+
+    #[test]
+    fn the_audit_chain_verifies_and_an_altered_entry_is_detected() {
+        let storage = MemoryStorage::new();
+        for i in 0..5 {
+            commit(
+                &storage,
+                Command::AppendAudit(AuditDraft {
+                    at: i,
+                    username: "u".into(),
+                    agency_id: "A".into(),
+                    action: AuditAction::Search,
+                    parameters: format!("{{\"n\":{i}}}"),
+                    case_number: Some("C-1".into()),
+                    justification: None,
+                    outcome: AuditOutcome::Allowed,
+                    detail: String::new(),
+                    result_count: i as u64,
+                    result_digest: String::new(),
+                }),
+            )
+            .unwrap();
+        }
+        assert_eq!(queries::verify_audit_chain(&storage).unwrap(), Ok(5));
+        assert_eq!(
+            queries::audit_entries(&storage, Some("C-1"), 100)
+                .unwrap()
+                .len(),
+            5
+        );
+        let mut entry: crate::domain::AuditEntry =
+            codec::decode(&storage.get(Space::Audit, &keys::audit(3)).unwrap().unwrap()).unwrap();
+        entry.result_count = 999;
+        storage
+            .write(
+                vec![WriteOp::Put {
+                    space: Space::Audit,
+                    key: keys::audit(3),
+                    value: codec::encode(&entry).unwrap(),
+                }],
+                true,
+            )
+            .unwrap();
+        let broken = queries::verify_audit_chain(&storage).unwrap().unwrap_err();
+        assert!(broken.contains("entry 3 was altered"), "{broken}");
+    }
+
+    #[test]
+    fn rules_of_the_state_reject_without_changing_anything() {
+        let storage = MemoryStorage::new();
+        let user = User {
+            username: "u".into(),
+            agency_id: "NOPE".into(),
+            role: crate::domain::Role::AuthorizedUser,
+            password_hash: String::new(),
+            must_change_password: true,
+            enabled: true,
+            trained_on: None,
+            failed_logins: 0,
+            locked_until: None,
+            accepted_terms: None,
+            created_at: 0,
+            created_by: "t".into(),
+        };
+        assert!(matches!(
+            commit(&storage, Command::CreateUser(user)),
+            Err(ApplyError::Rejected(_))
+        ));
+        assert!(queries::users(&storage).unwrap().is_empty());
+        let lock = Command::RecordLoginFailure {
+            username: "ghost".into(),
+            at: 0,
+            lock_after: 5,
+            lock_for_ms: 1,
+        };
+        assert!(matches!(
+            commit(&storage, lock),
+            Err(ApplyError::Rejected(_))
+        ));
+    }
 }

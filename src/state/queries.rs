@@ -13,7 +13,10 @@ fn get<T: serde::de::DeserializeOwned>(
     space: Space,
     key: &[u8],
 ) -> Result<Option<T>, StorageError> {
-    storage.get(space, key)?.map(|b| codec::decode(&b)).transpose()
+    storage
+        .get(space, key)?
+        .map(|b| codec::decode(&b))
+        .transpose()
 }
 
 fn list_prefix<T: serde::de::DeserializeOwned>(
@@ -23,16 +26,22 @@ fn list_prefix<T: serde::de::DeserializeOwned>(
 ) -> Result<Vec<T>, StorageError> {
     let mut out = Vec::new();
     let mut failure = None;
-    storage.scan(space, prefix, &prefix_end(prefix), Order::Ascending, &mut |_, v| {
-        match codec::decode(v) {
-            Ok(item) => out.push(item),
-            Err(e) => {
-                failure = Some(e);
-                return ControlFlow::Break(());
+    storage.scan(
+        space,
+        prefix,
+        &prefix_end(prefix),
+        Order::Ascending,
+        &mut |_, v| {
+            match codec::decode(v) {
+                Ok(item) => out.push(item),
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
             }
-        }
-        ControlFlow::Continue(())
-    })?;
+            ControlFlow::Continue(())
+        },
+    )?;
     match failure {
         Some(e) => Err(e),
         None => Ok(out),
@@ -69,7 +78,10 @@ pub fn current_terms(storage: &dyn Storage) -> Result<Option<(u32, String, Milli
         &prefix_end(keys::TERMS_PREFIX),
         Order::Descending,
         &mut |k, v| {
-            let version = k[keys::TERMS_PREFIX.len()..].try_into().ok().map(u32::from_be_bytes);
+            let version = k[keys::TERMS_PREFIX.len()..]
+                .try_into()
+                .ok()
+                .map(u32::from_be_bytes);
             match (version, codec::decode::<(String, Millis)>(v)) {
                 (Some(version), Ok((text, at))) => found = Some((version, text, at)),
                 (_, Err(e)) => failure = Some(e),
@@ -93,7 +105,11 @@ pub fn image(storage: &dyn Storage, id: &ReadId) -> Result<Option<Vec<u8>>, Stor
 }
 
 /// The read ids stored for a camera frame, if that frame was stored before.
-pub fn frame(storage: &dyn Storage, camera_id: &str, seq: u64) -> Result<Option<Vec<ReadId>>, StorageError> {
+pub fn frame(
+    storage: &dyn Storage,
+    camera_id: &str,
+    seq: u64,
+) -> Result<Option<Vec<ReadId>>, StorageError> {
     get(storage, Space::Frames, &keys::frame(camera_id, seq))
 }
 
@@ -150,34 +166,40 @@ pub fn search_reads(storage: &dyn Storage, query: &ReadQuery) -> Result<ReadSear
     let mut examined = 0usize;
     let mut truncated = false;
     let mut failure = None;
-    storage.scan(Space::ReadIndex, &start, &end, Order::Descending, &mut |key, _| {
-        examined += 1;
-        if examined > MAX_EXAMINED {
-            truncated = true;
-            return ControlFlow::Break(());
-        }
-        let Some((_, at, id)) = keys::parse_read_index(key) else {
-            return ControlFlow::Continue(());
-        };
-        if at < from || at > to {
-            return ControlFlow::Continue(());
-        }
-        match read(storage, &id) {
-            Ok(Some(r)) if query.accepts(&r) => {
-                hits.push(r);
-                if time_ordered && hits.len() > limit {
-                    truncated = true;
+    storage.scan(
+        Space::ReadIndex,
+        &start,
+        &end,
+        Order::Descending,
+        &mut |key, _| {
+            examined += 1;
+            if examined > MAX_EXAMINED {
+                truncated = true;
+                return ControlFlow::Break(());
+            }
+            let Some((_, at, id)) = keys::parse_read_index(key) else {
+                return ControlFlow::Continue(());
+            };
+            if at < from || at > to {
+                return ControlFlow::Continue(());
+            }
+            match read(storage, &id) {
+                Ok(Some(r)) if query.accepts(&r) => {
+                    hits.push(r);
+                    if time_ordered && hits.len() > limit {
+                        truncated = true;
+                        return ControlFlow::Break(());
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failure = Some(e);
                     return ControlFlow::Break(());
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
-                failure = Some(e);
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    })?;
+            ControlFlow::Continue(())
+        },
+    )?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -186,7 +208,10 @@ pub fn search_reads(storage: &dyn Storage, query: &ReadQuery) -> Result<ReadSear
         hits.truncate(limit);
         truncated = true;
     }
-    Ok(ReadSearch { reads: hits, truncated })
+    Ok(ReadSearch {
+        reads: hits,
+        truncated,
+    })
 }
 
 fn timed_range(kind: u8, component: &str, from: Millis, to: Millis) -> (Vec<u8>, Vec<u8>, bool) {
@@ -209,20 +234,40 @@ pub fn audit_entries(
     match case_number {
         Some(case) => {
             let prefix = keys::audit_case_prefix(case);
-            storage.scan(Space::AuditIndex, &prefix, &prefix_end(&prefix), Order::Descending, &mut |k, _| {
-                if let Ok(raw) = k[prefix.len()..].try_into() {
-                    seqs.push(u64::from_be_bytes(raw));
-                }
-                if seqs.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            })?;
+            storage.scan(
+                Space::AuditIndex,
+                &prefix,
+                &prefix_end(&prefix),
+                Order::Descending,
+                &mut |k, _| {
+                    if let Ok(raw) = k[prefix.len()..].try_into() {
+                        seqs.push(u64::from_be_bytes(raw));
+                    }
+                    if seqs.len() >= limit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )?;
         }
         None => {
-            storage.scan(Space::Audit, &keys::audit(0), &keys::audit(u64::MAX), Order::Descending, &mut |k, _| {
-                if let Ok(raw) = k.try_into() {
-                    seqs.push(u64::from_be_bytes(raw));
-                }
-                if seqs.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-            })?;
+            storage.scan(
+                Space::Audit,
+                &keys::audit(0),
+                &keys::audit(u64::MAX),
+                Order::Descending,
+                &mut |k, _| {
+                    if let Ok(raw) = k.try_into() {
+                        seqs.push(u64::from_be_bytes(raw));
+                    }
+                    if seqs.len() >= limit {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                },
+            )?;
         }
     }
     let mut entries = Vec::with_capacity(seqs.len());
@@ -239,31 +284,49 @@ pub fn verify_audit_chain(storage: &dyn Storage) -> Result<Result<u64, String>, 
     let mut prev = [0u8; 32];
     let mut expected_seq = 1u64;
     let mut problem = None;
-    storage.scan(Space::Audit, &keys::audit(0), &keys::audit(u64::MAX), Order::Ascending, &mut |k, v| {
-        if k.len() != 8 {
-            return ControlFlow::Continue(());
-        }
-        let entry: AuditEntry = match codec::decode(v) {
-            Ok(e) => e,
-            Err(e) => {
-                problem = Some(format!("entry at key {} cannot be decoded: {e}", hex::encode(k)));
+    storage.scan(
+        Space::Audit,
+        &keys::audit(0),
+        &keys::audit(u64::MAX),
+        Order::Ascending,
+        &mut |k, v| {
+            if k.len() != 8 {
+                return ControlFlow::Continue(());
+            }
+            let entry: AuditEntry = match codec::decode(v) {
+                Ok(e) => e,
+                Err(e) => {
+                    problem = Some(format!(
+                        "entry at key {} cannot be decoded: {e}",
+                        hex::encode(k)
+                    ));
+                    return ControlFlow::Break(());
+                }
+            };
+            if entry.seq != expected_seq {
+                problem = Some(format!(
+                    "expected entry {expected_seq}, found {}",
+                    entry.seq
+                ));
+            } else if entry.prev_hash != prev {
+                problem = Some(format!(
+                    "entry {} does not link to the previous entry",
+                    entry.seq
+                ));
+            } else if entry.compute_hash() != entry.hash {
+                problem = Some(format!(
+                    "entry {} was altered: its hash does not match its content",
+                    entry.seq
+                ));
+            }
+            if problem.is_some() {
                 return ControlFlow::Break(());
             }
-        };
-        if entry.seq != expected_seq {
-            problem = Some(format!("expected entry {expected_seq}, found {}", entry.seq));
-        } else if entry.prev_hash != prev {
-            problem = Some(format!("entry {} does not link to the previous entry", entry.seq));
-        } else if entry.compute_hash() != entry.hash {
-            problem = Some(format!("entry {} was altered: its hash does not match its content", entry.seq));
-        }
-        if problem.is_some() {
-            return ControlFlow::Break(());
-        }
-        prev = entry.hash;
-        expected_seq += 1;
-        ControlFlow::Continue(())
-    })?;
+            prev = entry.hash;
+            expected_seq += 1;
+            ControlFlow::Continue(())
+        },
+    )?;
     Ok(match problem {
         Some(p) => Err(p),
         None => Ok(expected_seq - 1),

@@ -1,14 +1,15 @@
 //! An in-memory [`Storage`] over ordered maps, for tests of the state machine and queries.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
 use std::sync::RwLock;
 
-use super::{Order, Space, Storage, StorageError, WriteOp};
+use super::{Order, Space, Storage, StorageError, Visitor, WriteOp};
+
+type Entries = BTreeMap<(Space, Vec<u8>), Vec<u8>>;
 
 #[derive(Default)]
 pub struct MemoryStorage {
-    spaces: RwLock<BTreeMap<(Space, Vec<u8>), Vec<u8>>>,
+    spaces: RwLock<Entries>,
 }
 
 impl MemoryStorage {
@@ -48,7 +49,7 @@ impl Storage for MemoryStorage {
         start: &[u8],
         end: &[u8],
         order: Order,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visitor<'_>,
     ) -> Result<(), StorageError> {
         let map = self.spaces.read().map_err(|_| poisoned())?;
         let range = map.range((space, start.to_vec())..(space, end.to_vec()));

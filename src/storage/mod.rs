@@ -56,8 +56,15 @@ impl Space {
 /// One change inside an atomic batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
-    Put { space: Space, key: Vec<u8>, value: Vec<u8> },
-    Delete { space: Space, key: Vec<u8> },
+    Put {
+        space: Space,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        space: Space,
+        key: Vec<u8>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +82,9 @@ pub enum Order {
     Descending,
 }
 
+/// What a scan calls for each key and value; `Break` stops the scan.
+pub type Visitor<'a> = dyn FnMut(&[u8], &[u8]) -> ControlFlow<()> + 'a;
+
 /// An ordered key-value store with atomic batches.
 pub trait Storage: Send + Sync + 'static {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
@@ -89,7 +99,7 @@ pub trait Storage: Send + Sync + 'static {
         start: &[u8],
         end: &[u8],
         order: Order,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visitor<'_>,
     ) -> Result<(), StorageError>;
 }
 

@@ -1,12 +1,13 @@
 //! RocksDB behind the [`Storage`] contract: one database per node, one column family per
 //! [`Space`], atomic write batches with an optional fsync.
 
-use std::ops::ControlFlow;
 use std::path::Path;
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+};
 
-use super::{Order, Space, Storage, StorageError, WriteOp};
+use super::{Order, Space, Storage, StorageError, Visitor, WriteOp};
 
 pub struct RocksStorage {
     db: DB,
@@ -30,7 +31,11 @@ impl RocksStorage {
             ColumnFamilyDescriptor::new(s.name(), cf_opts)
         });
         let db = DB::open_cf_descriptors(&opts, path, families).map_err(|e| {
-            StorageError::Engine(format!("opening RocksDB at {}: {}", path.display(), e.into_string()))
+            StorageError::Engine(format!(
+                "opening RocksDB at {}: {}",
+                path.display(),
+                e.into_string()
+            ))
         })?;
         Ok(Self { db })
     }
@@ -66,7 +71,7 @@ impl Storage for RocksStorage {
         start: &[u8],
         end: &[u8],
         order: Order,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> ControlFlow<()>,
+        visit: &mut Visitor<'_>,
     ) -> Result<(), StorageError> {
         let cf = self.cf(space)?;
         let mode = match order {
