@@ -70,6 +70,9 @@ enum Cmd {
         /// Exit after the final search instead of serving the API until Ctrl-C.
         #[arg(long)]
         exit: bool,
+        /// The demo's data directory; cleared at every start.
+        #[arg(long, default_value = "data/demo")]
+        data_dir: PathBuf,
     },
     /// Measure recognition accuracy and latency on a labelled folder.
     Eval {
@@ -188,10 +191,11 @@ async fn main() -> Result<()> {
             images,
             fps,
             exit,
+            data_dir,
         } => {
             init_logging("warn");
             let mut config = Config::load(&config)?;
-            config.node.data_dir = PathBuf::from("data/demo");
+            config.node.data_dir = data_dir;
             demo::run(demo::DemoOptions {
                 config,
                 images,

@@ -525,3 +525,24 @@ async fn the_seattle_public_records_sample_imports_once() {
     assert!(found.truncated);
     drop(world);
 }
+
+#[test]
+fn the_demo_streams_the_sample_scenes_and_prints_a_justified_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::config_only(dir.path());
+    let out = std::process::Command::new(BIN)
+        .args(["demo", "--exit", "--config"])
+        .arg(&node.config)
+        .arg("--data-dir")
+        .arg(dir.path().join("demo"))
+        .arg("--images")
+        .arg(std::path::Path::new(ROOT).join("models/samples"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("justification_required"), "{text}");
+    assert!(text.contains("recorded before these"), "{text}");
+    assert!(text.contains("Verify with the source agency"), "{text}");
+}

@@ -45,6 +45,17 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Writes a config for a fresh node in `dir` and starts it.
     pub fn start(dir: &Path, extra: &str) -> Self {
+        let mut node = Self::configure(dir, extra);
+        node.spawn();
+        node
+    }
+
+    /// Writes the config only (for commands that start their own node).
+    pub fn config_only(dir: &Path) -> Self {
+        Self::configure(dir, "")
+    }
+
+    fn configure(dir: &Path, extra: &str) -> Self {
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let camera: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let config = dir.join("node.toml");
