@@ -81,7 +81,7 @@ pub struct FrameAck {
 pub async fn process_frame(
     ctx: &IngestContext,
     camera: &Camera,
-    frame: Frame,
+    mut frame: Frame,
 ) -> Result<FrameAck, String> {
     validate(&frame)?;
     if !frame.image.is_empty() {
@@ -97,70 +97,68 @@ pub async fn process_frame(
             duplicate: true,
         });
     }
+    let image = std::mem::take(&mut frame.image);
     let now = now_millis();
+    // Every read of the frame shares its camera, agency, time and place.
+    let frame_read = |index: usize, plate: String, confidence: f32, source: ReadSource| Read {
+        id: ReadId::for_frame(&camera.id, frame.seq, index as u32),
+        plate,
+        plate_state: None,
+        captured_at: frame.captured_at,
+        agency_id: camera.agency_id.clone(),
+        camera_id: camera.id.clone(),
+        position: frame.position,
+        heading_degrees: frame.heading_degrees,
+        place: None,
+        confidence,
+        char_confidences: Vec::new(),
+        alternates: Vec::new(),
+        plate_box: None,
+        has_crop: false,
+        source,
+        stored_at: now,
+    };
     let mut reads: Vec<Read> = Vec::new();
     let mut crops: Vec<Option<Vec<u8>>> = Vec::new();
-    if !frame.image.is_empty() {
+    if !image.is_empty() {
         let pool = ctx
             .recognition
             .as_ref()
             .ok_or("this node has no recognition models loaded; send edge reads only")?;
         let started = std::time::Instant::now();
         let plates = pool
-            .recognize(frame.image, ctx.limits.max_image_pixels)
+            .recognize(image, ctx.limits.max_image_pixels)
             .await
             .map_err(|e| e.to_string())?;
         ctx.metrics
             .recognition_seconds
             .observe(started.elapsed().as_secs_f64());
         for plate in plates {
-            let index = reads.len() as u32;
+            let source = ReadSource::Frame { seq: frame.seq };
             reads.push(Read {
-                id: ReadId::for_frame(&camera.id, frame.seq, index),
-                plate: plate.plate,
-                plate_state: None,
-                captured_at: frame.captured_at,
-                agency_id: camera.agency_id.clone(),
-                camera_id: camera.id.clone(),
-                position: frame.position,
-                heading_degrees: frame.heading_degrees,
-                place: None,
-                confidence: plate.confidence,
                 char_confidences: plate.char_confidences,
                 alternates: plate.alternates,
                 plate_box: Some(plate.plate_box),
                 has_crop: true,
-                source: ReadSource::Frame { seq: frame.seq },
-                stored_at: now,
+                ..frame_read(reads.len(), plate.plate, plate.confidence, source)
             });
             crops.push(Some(plate.crop_png));
         }
     }
-    for edge in frame.edge_reads {
+    for edge in &frame.edge_reads {
         let Some(plate) = normalize_plate(&edge.plate) else {
             continue;
         };
         if reads.iter().any(|r| r.plate == plate) {
             continue;
         }
-        let index = reads.len() as u32;
+        let source = ReadSource::EdgeRead { seq: frame.seq };
         reads.push(Read {
-            id: ReadId::for_frame(&camera.id, frame.seq, index),
-            plate,
-            plate_state: edge.plate_state.map(|s| s.trim().to_ascii_uppercase()),
-            captured_at: frame.captured_at,
-            agency_id: camera.agency_id.clone(),
-            camera_id: camera.id.clone(),
-            position: frame.position,
-            heading_degrees: frame.heading_degrees,
-            place: None,
-            confidence: edge.confidence,
-            char_confidences: Vec::new(),
-            alternates: Vec::new(),
-            plate_box: None,
-            has_crop: false,
-            source: ReadSource::EdgeRead { seq: frame.seq },
-            stored_at: now,
+            plate_state: edge
+                .plate_state
+                .as_ref()
+                .map(|s| s.trim().to_ascii_uppercase()),
+            ..frame_read(reads.len(), plate, edge.confidence, source)
         });
         crops.push(None);
     }
