@@ -487,6 +487,7 @@ async fn the_seattle_public_records_sample_imports_once() {
     let world = world(&node).await;
     node.stop();
     let first = import_cli(&node, &file);
+    println!("first import:\n{first}");
     let (records, stored, present) = (
         count(&first, "records read"),
         count(&first, "stored"),
@@ -501,6 +502,7 @@ async fn the_seattle_public_records_sample_imports_once() {
     );
     assert!(stored > 4900, "{first}");
     let again = import_cli(&node, &file);
+    println!("second import:\n{again}");
     assert_eq!(
         count(&again, "stored"),
         0,

@@ -90,15 +90,13 @@ alternates = 3
             root = ROOT,
         );
         std::fs::write(&config, text).expect("write config");
-        let mut node = NodeProcess {
+        NodeProcess {
             dir: dir.to_path_buf(),
             config,
             api,
             camera,
             child: None,
-        };
-        node.spawn();
-        node
+        }
     }
 
     pub fn spawn(&mut self) {
@@ -167,7 +165,8 @@ alternates = 3
                 .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("node {} stopped: {status}", child.id());
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
