@@ -165,8 +165,7 @@ alternates = 3
                 .status();
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
-                if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!("node {} stopped: {status}", child.id());
+                if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(50));
