@@ -61,10 +61,11 @@ def load_reader_cache():
     return crops, regions
 
 
-def detector_boxes_for_train(det_onnx, cache=os.path.join(WORK, "real_train_detboxes.pkl")):
+def detector_boxes_for_train(det_onnx, cache=None):
     """Run a detector (eval_reference contract) on TRAIN scenes; for each scene, the detected boxes
     that overlap the labelled plate (IoU >= 0.3), as (x, y, w, h) in original pixels. Used to train
     the reader on realistic detector crops."""
+    cache = cache or os.path.join(WORK, "detboxes_" + os.path.basename(det_onnx) + ".pkl")
     if os.path.exists(cache):
         with open(cache, "rb") as f:
             return pickle.load(f)
