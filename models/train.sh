@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce detector.onnx, reader.onnx and samples/ from scratch (fixed seeds, CPU only, ~1.5 h on
+# Reproduce detector.onnx, reader.onnx and samples/ from scratch (fixed seeds, CPU only, ~1.5-2 h on
 # 2 cores). Needs: python with torch numpy pillow onnx onnxruntime; fonts listed in MODEL_CARD.md
 # (Debian: fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf fonts-urw-base35);
 # the development photos in $PLATES_DIR (default /work/shared/data/plates; read-only, TRAIN split only).
@@ -35,9 +35,18 @@ $NICE $PY train_reader.py --synth .work/synth_reader_40k.npz .work/synth_reader_
     --det-onnx .work/detector_v1.onnx --init .work/reader_v2.pt --seed 1235 --model conv \
     --out .work/reader_v3.pt
 
-# 6. export, demo samples (synthetic only), evaluation
-$NICE $PY export.py reader .work/reader_v3.pt reader.onnx conv
-$NICE $PY export.py detector .work/detector_v2.pt detector.onnx
+# 6. stage 3: short low-LR fine-tune of both (reader crops from stage-2 detector boxes)
+$NICE $PY export.py detector .work/detector_v2.pt .work/detector_v2.onnx
+$NICE $PY train_detector.py --scenes .work/synth_scenes_2k.pkl --steps 1000 --lr 5e-4 --real-frac 0.5 \
+    --init .work/detector_v2.pt --seed 4323 --threads 1 --out .work/detector_v3.pt
+$NICE $PY train_reader.py --synth .work/synth_reader_40k.npz .work/synth_reader_24k_s3.npz --epochs 2 \
+    --synth-frac 0.3 --crop-os 10 --region-os 30 --gt-jitter 0.12 --lr 5e-4 \
+    --det-onnx .work/detector_v2.onnx --init .work/reader_v3.pt --seed 1236 --threads 1 --model conv \
+    --out .work/reader_v4.pt
+
+# 7. export, demo samples (synthetic only), evaluation
+$NICE $PY export.py reader .work/reader_v4.pt reader.onnx conv
+$NICE $PY export.py detector .work/detector_v3.pt detector.onnx
 $NICE $PY synth.py --samples samples
 $NICE $PY eval_reference.py --latency
 $NICE $PY eval_reference.py --scenes-dir samples
