@@ -131,12 +131,13 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
     })
     .await?;
     summary.print();
-    let plates: Vec<String> = summary
+    // Search for the plate the recognizer was surest of.
+    let best = summary
         .acknowledged
         .iter()
-        .flat_map(|f| f.reads.iter().map(|r| r.plate.clone()))
-        .collect();
-    let Some(first) = plates.first().cloned() else {
+        .flat_map(|f| f.reads.iter())
+        .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
+    let Some(first) = best.map(|r| r.plate.clone()) else {
         bail!("no plate was read from the images, so there is nothing to search for");
     };
 

@@ -222,6 +222,38 @@ async fn policy_refuses_unacknowledged_users_wrong_passwords_and_non_contributor
     assert_eq!(status_of(&e), 403);
     assert!(e.to_string().contains("account_locked"));
 
+    // A locked account's live session ends too.
+    let e = rookie.search(&by_plate("ABC123")).await.unwrap_err();
+    assert_eq!(status_of(&e), 403);
+    assert!(e.to_string().contains("account_locked"), "{e}");
+
+    // Training dates are real dates; user names are case-insensitive.
+    let mut bad_training = alpr_central::api::admin::NewUser {
+        username: "trainee".into(),
+        agency_id: AGENCY.into(),
+        role: alpr_central::domain::Role::AuthorizedUser,
+        trained_on: Some("not a date".into()),
+    };
+    let e = world.admin.create_user(&bad_training).await.unwrap_err();
+    assert_eq!(status_of(&e), 400, "{e}");
+    bad_training.trained_on = Some("2099-01-01".into());
+    assert_eq!(
+        status_of(&world.admin.create_user(&bad_training).await.unwrap_err()),
+        400
+    );
+    bad_training.username = "OFFICER1".into();
+    bad_training.trained_on = None;
+    let e = world.admin.create_user(&bad_training).await.unwrap_err();
+    assert_eq!(status_of(&e), 409, "OFFICER1 is officer1: {e}");
+
+    // Unknown endpoints answer in JSON like every other refusal.
+    let (status, body) = client
+        .raw(reqwest::Method::GET, "/api/v1/nothing-here", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("not_found"), "{body}");
+
     // A non-contributing agency cannot register cameras.
     world
         .admin

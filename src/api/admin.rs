@@ -4,13 +4,34 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::session::{AuditRecord, audit, ready, require_role};
+use super::session::{AuditRecord, acknowledged, audit, ready, require_role};
 use super::{ApiError, ApiState};
 use crate::domain::agency::validate_id;
 use crate::domain::{Agency, AuditAction, Camera, Role, User};
 use crate::policy::password;
 use crate::state::{Command, queries};
 use crate::util::{now_millis, random_hex};
+
+/// Longest name, contact or description accepted.
+const MAX_TEXT: usize = 200;
+
+/// A training date is a real calendar date (YYYY-MM-DD), not in the future.
+fn validate_training_date(text: &str) -> Result<(), String> {
+    let date = chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        format!(
+            "trained_on {:?} is not a date in YYYY-MM-DD form",
+            truncate(text)
+        )
+    })?;
+    if date > chrono::Utc::now().date_naive() {
+        return Err(format!("trained_on {date} is in the future"));
+    }
+    Ok(())
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(40).collect()
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +47,7 @@ pub async fn create_agency(
     req: HttpRequest,
     body: web::Json<NewAgency>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = ready(&state, &req)?;
+    let caller = acknowledged(&state, &req, AuditAction::CreateAgency).await?;
     require_role(&caller.user, &[Role::StateAdministrator])?;
     let body = body.into_inner();
     validate_id("agency", &body.id).map_err(|m| ApiError::bad_request("bad_agency", m))?;
@@ -34,6 +55,12 @@ pub async fn create_agency(
         return Err(ApiError::bad_request(
             "bad_agency",
             "name and contact are required",
+        ));
+    }
+    if body.name.chars().count() > MAX_TEXT || body.contact.chars().count() > MAX_TEXT {
+        return Err(ApiError::bad_request(
+            "bad_agency",
+            format!("name and contact are at most {MAX_TEXT} characters"),
         ));
     }
     let agency = Agency {
@@ -95,7 +122,7 @@ pub async fn create_user(
     req: HttpRequest,
     body: web::Json<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = ready(&state, &req)?;
+    let caller = acknowledged(&state, &req, AuditAction::CreateUser).await?;
     let body = body.into_inner();
     match caller.user.role {
         Role::StateAdministrator => {}
@@ -106,10 +133,10 @@ pub async fn create_user(
                     "an agency administrator manages only their own agency's users",
                 ));
             }
-            if body.role == Role::StateAdministrator {
+            if matches!(body.role, Role::StateAdministrator | Role::Auditor) {
                 return Err(ApiError::forbidden(
                     "role_not_allowed",
-                    "only a state administrator creates state administrators",
+                    "only a state administrator creates state administrators and auditors",
                 ));
             }
         }
@@ -120,7 +147,13 @@ pub async fn create_user(
             ));
         }
     }
+    let mut body = body;
+    // User names are case-insensitive: "OFF1" and "off1" are the same person.
+    body.username = body.username.to_ascii_lowercase();
     validate_id("user", &body.username).map_err(|m| ApiError::bad_request("bad_user", m))?;
+    if let Some(date) = &body.trained_on {
+        validate_training_date(date).map_err(|m| ApiError::bad_request("bad_user", m))?;
+    }
     let one_time_password = random_hex(12);
     let otp = one_time_password.clone();
     let hash = web::block(move || password::hash(&otp))
@@ -178,7 +211,7 @@ pub async fn register_camera(
     req: HttpRequest,
     body: web::Json<NewCamera>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = ready(&state, &req)?;
+    let caller = acknowledged(&state, &req, AuditAction::RegisterCamera).await?;
     let body = body.into_inner();
     match caller.user.role {
         Role::StateAdministrator => {}
@@ -191,6 +224,12 @@ pub async fn register_camera(
         }
     }
     validate_id("camera", &body.camera_id).map_err(|m| ApiError::bad_request("bad_camera", m))?;
+    if body.description.chars().count() > MAX_TEXT {
+        return Err(ApiError::bad_request(
+            "bad_camera",
+            format!("description is at most {MAX_TEXT} characters"),
+        ));
+    }
     let secret = random_hex(24);
     let s = secret.clone();
     let secret_hash = web::block(move || password::hash(&s))

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::session::{AuditRecord, audit, ready, require_role};
+use super::session::{AuditRecord, acknowledged, audit, require_role};
 use super::{ApiError, ApiState};
 use crate::domain::{AuditAction, AuditEntry, Role};
 use crate::state::queries;
@@ -58,7 +58,7 @@ pub async fn list(
     req: HttpRequest,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = ready(&state, &req)?;
+    let caller = acknowledged(&state, &req, AuditAction::ReadAudit).await?;
     require_role(&caller.user, &[Role::Auditor, Role::StateAdministrator])?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
     let entries = queries::audit_entries(state.storage.as_ref(), query.case.as_deref(), limit)?;

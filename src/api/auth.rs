@@ -34,6 +34,7 @@ pub async fn login(
         username,
         password: given,
     } = body.into_inner();
+    let username = username.to_ascii_lowercase();
     let Some(user) = queries::user(state.storage.as_ref(), &username)? else {
         audit_as(
             &state,
@@ -154,6 +155,16 @@ pub async fn change_password(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     if !current_ok {
+        // A wrong current password counts as a failed login: guessing it locks the account.
+        state
+            .log
+            .propose(Command::RecordLoginFailure {
+                username: caller.user.username.clone(),
+                at: now_millis(),
+                lock_after: state.policy.lockout_after_failures,
+                lock_for_ms: state.policy.lockout_minutes * 60_000,
+            })
+            .await?;
         audit(
             &state,
             &caller.user,
@@ -202,6 +213,10 @@ pub async fn change_password(
             password_hash: hash,
         })
         .await?;
+    // Every other session of the user ends: whoever else held one must log in anew.
+    state
+        .sessions
+        .close_others(&caller.user.username, &caller.token);
     audit(
         &state,
         &caller.user,

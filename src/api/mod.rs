@@ -82,6 +82,7 @@ pub fn serve(
                     .log_target("alpr_central::api"),
             )
             .configure(routes)
+            .default_service(web::to(ops::no_route))
     })
     .workers(2)
     .bind_rustls_0_23(listen, tls)

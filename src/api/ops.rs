@@ -17,3 +17,12 @@ pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
 }
+
+/// Unknown paths and methods get a JSON error like every other refusal.
+pub async fn no_route(req: actix_web::HttpRequest) -> Result<HttpResponse, super::ApiError> {
+    Err(super::ApiError::not_found(format!(
+        "no endpoint {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -7,9 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::session::{AuditRecord, Caller, acknowledged, audit};
+use super::session::{AuditRecord, Caller, acknowledged, audit, require_trained_searcher};
 use super::{ApiError, ApiState};
-use crate::domain::{Alternate, AuditAction, GeoPoint, Justification, PlatePattern, ReadId, Role};
+use crate::domain::{Alternate, AuditAction, GeoPoint, Justification, PlatePattern, ReadId};
 use crate::state::queries::{self, ReadQuery};
 use crate::util::format_millis;
 
@@ -68,9 +68,6 @@ pub struct SearchResponse {
     pub results: Vec<ReadView>,
 }
 
-/// Roles that may search, given a recorded training date.
-const SEARCH_ROLES: [Role; 2] = [Role::AuthorizedUser, Role::AgencyAdministrator];
-
 pub async fn search(
     state: web::Data<ApiState>,
     req: HttpRequest,
@@ -86,19 +83,8 @@ pub async fn search(
     let refuse = |code: &'static str, message: String| {
         refuse(&state, &caller, &request, &parameters, code, message)
     };
-    if !SEARCH_ROLES.contains(&caller.user.role) {
-        return refuse(
-            "role_not_allowed",
-            format!("the {:?} role may not search reads", caller.user.role),
-        )
-        .await;
-    }
-    if caller.user.trained_on.is_none() {
-        return refuse(
-            "role_not_allowed",
-            "the user's ALPR training has not been recorded by the agency".into(),
-        )
-        .await;
+    if let Err(why) = require_trained_searcher(&caller.user) {
+        return refuse("role_not_allowed", why).await;
     }
     let Some(justification) = request.justification.clone() else {
         return refuse(
@@ -256,7 +242,11 @@ fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
         to,
         camera_id: request.camera_id.clone(),
         agency_id: request.agency_id.clone(),
-        limit: request.limit.unwrap_or(100).clamp(1, 1000),
+        limit: match request.limit {
+            None => 100,
+            Some(n @ 1..=1000) => n,
+            Some(n) => return Err(format!("limit {n} is not between 1 and 1000")),
+        },
     })
 }
 
@@ -267,6 +257,16 @@ pub async fn crop(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = acknowledged(&state, &req, AuditAction::ViewImage).await?;
+    if let Err(why) = require_trained_searcher(&caller.user) {
+        audit(
+            &state,
+            &caller.user,
+            AuditAction::ViewImage,
+            AuditRecord::refused(why.clone()),
+        )
+        .await?;
+        return Err(ApiError::forbidden("role_not_allowed", why));
+    }
     let id = ReadId::from_hex(&path)
         .ok_or_else(|| ApiError::bad_request("bad_read_id", "read ids are 32 hex characters"))?;
     let image = queries::image(state.storage.as_ref(), &id)?

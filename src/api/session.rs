@@ -43,6 +43,13 @@ pub fn authenticate(state: &ApiState, req: &HttpRequest) -> Result<Caller, ApiEr
             "the account is disabled",
         ));
     }
+    if user.locked_until.is_some_and(|until| until > now_millis()) {
+        state.sessions.close_all_of(&user.username);
+        return Err(ApiError::forbidden(
+            "account_locked",
+            "the account is locked; log in again later",
+        ));
+    }
     Ok(Caller { user, token })
 }
 
@@ -93,9 +100,31 @@ pub fn require_role(user: &User, roles: &[Role]) -> Result<(), ApiError> {
     } else {
         Err(ApiError::forbidden(
             "role_not_allowed",
-            format!("the {:?} role may not do this", user.role),
+            format!("the {} role may not do this", role_name(user.role)),
         ))
     }
+}
+
+/// A role as the API spells it (`authorized_user`, ...).
+pub fn role_name(role: Role) -> String {
+    serde_json::to_value(role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{role:?}"))
+}
+
+/// Searching reads and seeing their images need a search role and a recorded training date.
+pub fn require_trained_searcher(user: &User) -> Result<(), String> {
+    if ![Role::AuthorizedUser, Role::AgencyAdministrator].contains(&user.role) {
+        return Err(format!(
+            "the {} role may not search reads or view their images",
+            role_name(user.role)
+        ));
+    }
+    if user.trained_on.is_none() {
+        return Err("the user's ALPR training has not been recorded by the agency".into());
+    }
+    Ok(())
 }
 
 /// The parts of an audit entry that vary by action.

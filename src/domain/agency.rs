@@ -30,7 +30,7 @@ pub struct Camera {
 
 /// Ids are short, printable and usable inside storage keys.
 pub fn validate_id(kind: &str, id: &str) -> Result<(), String> {
-    let ok = !id.is_empty()
+    let ok = id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && id.len() <= 64
         && id
             .chars()
@@ -38,8 +38,9 @@ pub fn validate_id(kind: &str, id: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
+        let shown: String = id.chars().take(40).collect();
         Err(format!(
-            "{kind} id {id:?} must be 1-64 characters of letters, digits, '-', '_' or '.'"
+            "{kind} id {shown:?} must be 1-64 characters of letters, digits, '-', '_' or '.', starting with a letter or digit"
         ))
     }
 }

@@ -52,11 +52,19 @@ const COMMON: &[&str] = &[
     "sheriff",
 ];
 
+/// Longest password accepted (hashing cost and request size stay bounded).
+pub const MAX_LENGTH: usize = 256;
+
 /// Checks a new password against the rules; the error says which rule failed.
 pub fn check_strength(password: &str, username: &str, min_length: usize) -> Result<(), String> {
     if password.chars().count() < min_length {
         return Err(format!(
             "the password must be at least {min_length} characters long"
+        ));
+    }
+    if password.chars().count() > MAX_LENGTH {
+        return Err(format!(
+            "the password must be at most {MAX_LENGTH} characters long"
         ));
     }
     let lower = password.to_lowercase();

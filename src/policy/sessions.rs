@@ -69,10 +69,18 @@ impl Sessions {
         }
     }
 
-    /// Ends every session of a user (disabled, revoked, password changed elsewhere).
+    /// Ends every session of a user (disabled, revoked, locked).
     pub fn close_all_of(&self, username: &str) {
         if let Ok(mut map) = self.by_token_hash.lock() {
             map.retain(|_, s| s.username != username);
+        }
+    }
+
+    /// Ends every session of a user but the one holding `keep` (after a password change).
+    pub fn close_others(&self, username: &str, keep: &str) {
+        let kept = token_hash(keep);
+        if let Ok(mut map) = self.by_token_hash.lock() {
+            map.retain(|hash, s| s.username != username || *hash == kept);
         }
     }
 }
