@@ -99,8 +99,12 @@ impl Config {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading configuration file {}", path.display()))?;
-        Self::parse(&text, std::env::vars())
-            .with_context(|| format!("in configuration file {}", path.display()))
+        Self::parse(&text, std::env::vars()).with_context(|| {
+            format!(
+                "in configuration file {} (with any ALPR__ environment overrides)",
+                path.display()
+            )
+        })
     }
 
     /// Parses TOML text and applies overrides from `env` (name, value) pairs.

@@ -157,6 +157,8 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
     };
     let started = Instant::now();
     let mut last_connected = Instant::now();
+    // Whether the user was told that the server cannot be reached (said once per outage).
+    let mut retrying = false;
     let interval = options
         .fps
         .filter(|f| *f > 0.0)
@@ -168,6 +170,15 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
             Ok(c) => c,
             Err(ConnectError::Refused(reason)) => bail!("the server refused this camera: {reason}"),
             Err(ConnectError::Unreachable(e)) => {
+                if options.show_progress && !retrying {
+                    retrying = true;
+                    progress.suspend(|| {
+                        eprintln!(
+                            "camera: cannot reach {} ({e:#}); retrying for up to {:?}",
+                            options.server, options.reconnect_for
+                        )
+                    });
+                }
                 if last_connected.elapsed() > options.reconnect_for {
                     bail!(
                         "no connection to {} for {:?}: {e:#}",
@@ -180,6 +191,7 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
             }
         };
         last_connected = Instant::now();
+        retrying = false;
         let (mut send, recv, window) = connection;
         let (answers_tx, mut answers) = mpsc::channel::<ServerMessage>(256);
         let reader = tokio::spawn(read_answers(recv, answers_tx));
