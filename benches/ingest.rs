@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use alpr_central::camera::ingest::IngestContext;
 use alpr_central::camera::{server, simulator};
+use alpr_central::cluster::{Cluster, transport::Peers};
 use alpr_central::config::Config;
 use alpr_central::domain::{Agency, Camera, Read, ReadId, ReadSource};
 use alpr_central::metrics::Metrics;
 use alpr_central::recognition::RecognitionPool;
-use alpr_central::state::{Command, CommandLog};
+use alpr_central::state::Command;
 use alpr_central::storage::rocks::RocksStorage;
 use alpr_central::storage::{Space, Storage, WriteOp, codec, keys};
 use alpr_central::tls::NodeIdentity;
@@ -55,9 +56,17 @@ async fn main() -> Result<()> {
         }
     }
 
-    let storage: Arc<dyn Storage> = Arc::new(RocksStorage::open(&config.db_path())?);
     let metrics = Metrics::new();
-    let log = CommandLog::start(storage.clone(), metrics.clone());
+    let log = Cluster::open(
+        1,
+        "standalone".into(),
+        config.node.data_dir.clone(),
+        Peers::none(),
+        false,
+        config.cluster.shards,
+        metrics.clone(),
+    )
+    .await?;
     let secret = "bench-secret";
     let hash = alpr_central::policy::password::hash(secret).map_err(anyhow::Error::msg)?;
     log.propose(Command::CreateAgency(Agency {
@@ -91,8 +100,7 @@ async fn main() -> Result<()> {
     let addr = endpoint.local_addr()?;
     let ctx = Arc::new(IngestContext {
         node_id: "bench".into(),
-        storage: storage.clone(),
-        log: log.clone(),
+        cluster: log.clone(),
         recognition: recognition.clone(),
         metrics: metrics.clone(),
         limits: config.camera.clone(),
@@ -101,7 +109,7 @@ async fn main() -> Result<()> {
 
     let options = |camera: usize, images: Vec<std::path::PathBuf>, repeat: u32, edge: bool| {
         simulator::SimulatorOptions {
-            server: addr,
+            servers: vec![addr],
             server_name: "localhost".into(),
             server_cert: identity.cert_path.clone(),
             camera_id: format!("cam-{camera}"),

@@ -19,6 +19,37 @@ pub struct Config {
     pub recognition: RecognitionSection,
     #[serde(default)]
     pub policy: PolicySection,
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// This node's place in the cluster. Without `listen` the node is standalone: a cluster of one
+/// that initializes itself on first start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// This node's number in the cluster.
+    pub node_id: u64,
+    /// QUIC address other nodes and operators reach this node on (mutual TLS).
+    pub listen: Option<SocketAddr>,
+    /// The cluster CA and node certificates (made by `alpr-central cluster certs`).
+    pub certs_dir: PathBuf,
+    /// This node's certificate name in `certs_dir` (`<name>.pem`, `<name>-key.pem`).
+    pub cert_name: String,
+    /// Data shards of a standalone node (a cluster's count is set by `cluster init`).
+    pub shards: u32,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            listen: None,
+            certs_dir: PathBuf::from("cluster/certs"),
+            cert_name: "node-1".into(),
+            shards: 16,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,11 +174,6 @@ impl Config {
             bail!("camera.max_in_flight must be at least 1");
         }
         Ok(())
-    }
-
-    /// Where the node keeps its RocksDB database.
-    pub fn db_path(&self) -> PathBuf {
-        self.node.data_dir.join("db")
     }
 }
 

@@ -113,7 +113,7 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
         images.display()
     ));
     let summary = simulator::run(SimulatorOptions {
-        server: node.camera_addr,
+        servers: vec![node.camera_addr],
         server_name: "localhost".into(),
         server_cert: node.cert_path.clone(),
         camera_id: camera.camera_id.clone(),

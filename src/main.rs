@@ -9,10 +9,12 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use alpr_central::camera::simulator::{self, SimulatorOptions};
+use alpr_central::cluster::operator::{self, Operator};
+use alpr_central::cluster::{Cluster, transport::Peers};
 use alpr_central::config::Config;
 use alpr_central::import::{self, Format};
 use alpr_central::recognition::eval::{self, Split};
-use alpr_central::state::{CommandLog, queries};
+use alpr_central::state::queries;
 use alpr_central::storage::rocks::RocksStorage;
 use alpr_central::{demo, metrics::Metrics, node};
 
@@ -38,10 +40,11 @@ enum Cmd {
     },
     /// Stream a folder of photographs to a node as a camera.
     Camera {
-        /// The node's camera endpoint (QUIC), e.g. 127.0.0.1:4433.
-        #[arg(long)]
-        server: SocketAddr,
-        /// The node's certificate (PEM), printed by the node at start.
+        /// The node's camera endpoint (QUIC), e.g. 127.0.0.1:4433; repeat it for a cluster's
+        /// nodes, the camera moves to the next one when its node fails.
+        #[arg(long, required = true)]
+        server: Vec<SocketAddr>,
+        /// The node's certificate (PEM; for several nodes, their certificates in one file).
         #[arg(long, default_value = "data/node-1/tls/node-cert.pem")]
         server_cert: PathBuf,
         #[arg(long, default_value = "localhost")]
@@ -103,6 +106,64 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         command: AuditCmd,
+    },
+    /// Cluster operations (SRE): certificates, init, join, leave, status.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Create the cluster CA (once) and certificates for nodes and the operator.
+    Certs {
+        #[arg(long, default_value = "cluster/certs")]
+        dir: PathBuf,
+        /// NAME=IP[,IP...] for each node, e.g. node-1=127.0.0.1
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
+    },
+    /// Create the cluster over running nodes (each started with a [cluster] section).
+    Init {
+        #[arg(long, default_value = "cluster/certs")]
+        certs: PathBuf,
+        /// A member's peer address to send the request to.
+        #[arg(long)]
+        via: String,
+        /// ID=ADDRESS of every member, e.g. 1=127.0.0.1:7001,2=127.0.0.2:7001,3=127.0.0.3:7001
+        #[arg(long)]
+        members: String,
+        #[arg(long, default_value_t = 16)]
+        shards: u32,
+    },
+    /// Add a running, empty node to the cluster; shard replicas move onto it.
+    Join {
+        #[arg(long, default_value = "cluster/certs")]
+        certs: PathBuf,
+        #[arg(long)]
+        via: String,
+        #[arg(long)]
+        id: u64,
+        /// The new node's peer address.
+        #[arg(long)]
+        addr: String,
+    },
+    /// Move every replica off a node and remove it from the cluster.
+    Leave {
+        #[arg(long, default_value = "cluster/certs")]
+        certs: PathBuf,
+        #[arg(long)]
+        via: String,
+        #[arg(long)]
+        id: u64,
+    },
+    /// Nodes, and each group's leader, term, commit index and replica lag.
+    Status {
+        #[arg(long, default_value = "cluster/certs")]
+        certs: PathBuf,
+        #[arg(long)]
+        via: String,
     },
 }
 
@@ -170,7 +231,7 @@ async fn main() -> Result<()> {
         } => {
             init_logging("warn");
             let summary = simulator::run(SimulatorOptions {
-                server,
+                servers: server,
                 server_name,
                 server_cert,
                 camera_id,
@@ -228,14 +289,24 @@ async fn main() -> Result<()> {
         } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let storage: std::sync::Arc<dyn alpr_central::storage::Storage> = std::sync::Arc::new(
-                RocksStorage::open(&config.db_path())
-                    .context("opening the node's database (stop the node first)")?,
-            );
-            let log = CommandLog::start(storage.clone(), Metrics::new());
+            if config.cluster.listen.is_some() {
+                bail!(
+                    "offline import works on a standalone node's data; a cluster node cannot be imported into offline"
+                );
+            }
+            let cluster = Cluster::open(
+                config.cluster.node_id,
+                "standalone".into(),
+                config.node.data_dir.clone(),
+                Peers::none(),
+                false,
+                config.cluster.shards,
+                Metrics::new(),
+            )
+            .await
+            .context("opening the node's data (stop the node first)")?;
             let report = import::run(
-                storage.as_ref(),
-                &log,
+                &cluster,
                 format,
                 &file,
                 &agency,
@@ -250,11 +321,56 @@ async fn main() -> Result<()> {
         } => {
             init_logging("warn");
             let config = Config::load(&config)?;
-            let storage = RocksStorage::open(&config.db_path())
-                .context("opening the node's database (stop the node first)")?;
+            let path = config.node.data_dir.join("groups").join("audit");
+            if !path.exists() {
+                bail!("{} holds no audit replica", config.node.data_dir.display());
+            }
+            let storage = RocksStorage::open(&path)
+                .context("opening the node's audit replica (stop the node first)")?;
             match queries::verify_audit_chain(&storage)? {
                 Ok(n) => println!("audit chain intact on node {}: {n} entries", config.node.id),
                 Err(problem) => bail!("audit chain broken on node {}: {problem}", config.node.id),
+            }
+        }
+        Cmd::Cluster { command } => {
+            init_logging("warn");
+            match command {
+                ClusterCmd::Certs { dir, nodes } => {
+                    let mut parsed = Vec::new();
+                    for spec in nodes {
+                        let (name, ips) = spec
+                            .split_once('=')
+                            .with_context(|| format!("--node {spec:?}: expected NAME=IP[,IP]"))?;
+                        parsed.push((
+                            name.to_string(),
+                            alpr_central::cluster::pki::parse_ips(ips)?,
+                        ));
+                    }
+                    operator::make_certs(&dir, &parsed)?;
+                }
+                ClusterCmd::Init {
+                    certs,
+                    via,
+                    members,
+                    shards,
+                } => {
+                    let members = operator::parse_members(&members)?;
+                    Operator::connect(&certs)?
+                        .init(&via, members, shards)
+                        .await?;
+                }
+                ClusterCmd::Join {
+                    certs,
+                    via,
+                    id,
+                    addr,
+                } => Operator::connect(&certs)?.join(&via, id, addr).await?,
+                ClusterCmd::Leave { certs, via, id } => {
+                    Operator::connect(&certs)?.leave(&via, id).await?
+                }
+                ClusterCmd::Status { certs, via } => {
+                    Operator::connect(&certs)?.print_status(&via).await?
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-//! One running node: storage, the command log, the recognition pool, the QUIC camera endpoint
-//! and the HTTPS API, wired together. First start also bootstraps the node: publishes the terms
+//! One running node: its Raft groups (the cluster), the recognition pool, the QUIC camera
+//! endpoint, the peer endpoint and the HTTPS API, wired together. Creating the cluster (first
+//! start of a standalone node, or `cluster init`) also bootstraps the state: publishes the terms
 //! of use and creates the state administrator with a one-time password.
 
 use std::net::SocketAddr;
@@ -10,14 +11,15 @@ use anyhow::{Context, Result};
 
 use crate::api::{self, ApiState};
 use crate::camera::{ingest::IngestContext, server};
+use crate::cluster::Cluster;
+use crate::cluster::pki::PeerIdentity;
+use crate::cluster::transport::{self, Peers};
 use crate::config::Config;
 use crate::domain::{Agency, Role, User};
 use crate::metrics::Metrics;
 use crate::policy::{password, sessions::Sessions, terms};
 use crate::recognition::RecognitionPool;
-use crate::state::{Command, CommandLog, queries};
-use crate::storage::Storage;
-use crate::storage::rocks::RocksStorage;
+use crate::state::{Command, queries};
 use crate::tls::NodeIdentity;
 use crate::util::{now_millis, random_hex};
 
@@ -27,8 +29,7 @@ pub const BOOTSTRAP_ADMIN: &str = "admin";
 
 pub struct RunningNode {
     pub config: Config,
-    pub storage: Arc<dyn Storage>,
-    pub log: CommandLog,
+    pub cluster: Cluster,
     pub metrics: Metrics,
     pub api_addr: SocketAddr,
     pub camera_addr: SocketAddr,
@@ -40,6 +41,7 @@ pub struct RunningNode {
     api: actix_web::dev::ServerHandle,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
     endpoint: quinn::Endpoint,
+    peer_endpoint: Option<quinn::Endpoint>,
 }
 
 /// Starts a node. With `require_models` a missing model or ONNX Runtime stops the start;
@@ -48,10 +50,43 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
     crate::tls::init_crypto();
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("creating data directory {}", config.node.data_dir.display()))?;
-    let storage: Arc<dyn Storage> = Arc::new(RocksStorage::open(&config.db_path())?);
     let metrics = Metrics::new();
-    let log = CommandLog::start(storage.clone(), metrics.clone());
-    let bootstrap_password = bootstrap(storage.as_ref(), &log, &config).await?;
+    let (peers, peer_endpoint, peer_addr) = match config.cluster.listen {
+        Some(listen) => {
+            let identity = PeerIdentity::load(&config.cluster.certs_dir, &config.cluster.cert_name)
+                .context("loading this node's cluster certificate (make them with `alpr-central cluster certs`)")?;
+            let endpoint = quinn::Endpoint::server(identity.quic_server()?, listen)
+                .with_context(|| format!("listening for peers on {listen}"))?;
+            let peers = Peers::new(endpoint.clone(), identity.quic_client()?);
+            (peers, Some(endpoint), listen.to_string())
+        }
+        None => (Peers::none(), None, "standalone".to_string()),
+    };
+    let cluster = Cluster::open(
+        config.cluster.node_id,
+        peer_addr,
+        config.node.data_dir.clone(),
+        peers,
+        peer_endpoint.is_some(),
+        config.cluster.shards,
+        metrics.clone(),
+    )
+    .await?;
+    if let Some(endpoint) = &peer_endpoint {
+        let handler = cluster.clone();
+        tokio::spawn(transport::serve(endpoint.clone(), move |request| {
+            let cluster = handler.clone();
+            async move { cluster.handle(request).await }
+        }));
+    }
+    // Shown while the bootstrap administrator has not replaced the one-time password.
+    let bootstrap_password = read_bootstrap_password(&config.node.data_dir).filter(|_| {
+        cluster
+            .meta()
+            .ok()
+            .and_then(|meta| queries::user(meta.as_ref(), BOOTSTRAP_ADMIN).ok().flatten())
+            .is_some_and(|admin| admin.must_change_password)
+    });
 
     let mut names = config.node.tls_names.clone();
     names.push(config.api.listen.ip().to_string());
@@ -75,8 +110,7 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
     let camera_addr = endpoint.local_addr().context("camera endpoint address")?;
     let ingest = Arc::new(IngestContext {
         node_id: config.node.id.clone(),
-        storage: storage.clone(),
-        log: log.clone(),
+        cluster: cluster.clone(),
         recognition: recognition.clone(),
         metrics: metrics.clone(),
         limits: config.camera.clone(),
@@ -85,8 +119,7 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
 
     let api_state = Arc::new(ApiState {
         node_id: config.node.id.clone(),
-        storage: storage.clone(),
-        log: log.clone(),
+        cluster: cluster.clone(),
         sessions: Sessions::new(config.policy.session_idle_minutes),
         metrics: metrics.clone(),
         policy: config.policy.clone(),
@@ -109,8 +142,8 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
         "node started"
     );
     Ok(RunningNode {
-        storage,
-        log,
+        cluster,
+        peer_endpoint,
         metrics,
         api_addr,
         camera_addr,
@@ -149,6 +182,10 @@ impl RunningNode {
     /// Stops accepting work and shuts the listeners down.
     pub async fn stop(self) {
         self.endpoint.close(0u32.into(), b"node stopping");
+        if let Some(peers) = &self.peer_endpoint {
+            peers.close(0u32.into(), b"node stopping");
+        }
+        self.cluster.shutdown().await;
         self.api.stop(true).await;
         let _ = self.api_task.await;
         if let Some(pool) = &self.recognition {
@@ -157,54 +194,63 @@ impl RunningNode {
     }
 }
 
-/// First-start set-up: terms version 1 and the bootstrap state administrator.
-async fn bootstrap(
-    storage: &dyn Storage,
-    log: &CommandLog,
-    config: &Config,
-) -> Result<Option<String>> {
+/// The bootstrap administrator's one-time password while it is unused (the file is written by
+/// the node that created the cluster).
+fn read_bootstrap_password(data_dir: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(data_dir.join("bootstrap-admin.txt")).ok()?;
+    text.split_whitespace().nth(1).map(str::to_string)
+}
+
+/// Cluster creation: terms version 1 and the bootstrap state administrator, whose one-time
+/// password is written to `<data_dir>/bootstrap-admin.txt` and returned.
+pub async fn bootstrap(cluster: &Cluster, data_dir: &std::path::Path) -> Result<Option<String>> {
+    let storage = cluster.meta()?;
+    let storage = storage.as_ref();
     if queries::current_terms(storage)?.is_none() {
-        log.propose(Command::PublishTerms {
-            version: 1,
-            text: terms::TERMS_V1.to_string(),
-            at: now_millis(),
-        })
-        .await
-        .context("publishing the terms of use")?;
+        cluster
+            .propose(Command::PublishTerms {
+                version: 1,
+                text: terms::TERMS_V1.to_string(),
+                at: now_millis(),
+            })
+            .await
+            .context("publishing the terms of use")?;
     }
     if !queries::users(storage)?.is_empty() {
         return Ok(None);
     }
     if queries::agency(storage, STATE_AGENCY)?.is_none() {
-        log.propose(Command::CreateAgency(Agency {
-            id: STATE_AGENCY.into(),
-            name: "State ALPR repository administration".into(),
-            contributing: false,
-            contact: "repository administrators".into(),
-            created_at: now_millis(),
-        }))
-        .await
-        .context("creating the state agency")?;
+        cluster
+            .propose(Command::CreateAgency(Agency {
+                id: STATE_AGENCY.into(),
+                name: "State ALPR repository administration".into(),
+                contributing: false,
+                contact: "repository administrators".into(),
+                created_at: now_millis(),
+            }))
+            .await
+            .context("creating the state agency")?;
     }
     let otp = random_hex(12);
     let hash = password::hash(&otp).map_err(|e| anyhow::anyhow!(e))?;
-    log.propose(Command::CreateUser(User {
-        username: BOOTSTRAP_ADMIN.into(),
-        agency_id: STATE_AGENCY.into(),
-        role: Role::StateAdministrator,
-        password_hash: hash,
-        must_change_password: true,
-        enabled: true,
-        trained_on: None,
-        failed_logins: 0,
-        locked_until: None,
-        accepted_terms: None,
-        created_at: now_millis(),
-        created_by: "bootstrap".into(),
-    }))
-    .await
-    .context("creating the bootstrap administrator")?;
-    let path = config.node.data_dir.join("bootstrap-admin.txt");
+    cluster
+        .propose(Command::CreateUser(User {
+            username: BOOTSTRAP_ADMIN.into(),
+            agency_id: STATE_AGENCY.into(),
+            role: Role::StateAdministrator,
+            password_hash: hash,
+            must_change_password: true,
+            enabled: true,
+            trained_on: None,
+            failed_logins: 0,
+            locked_until: None,
+            accepted_terms: None,
+            created_at: now_millis(),
+            created_by: "bootstrap".into(),
+        }))
+        .await
+        .context("creating the bootstrap administrator")?;
+    let path = data_dir.join("bootstrap-admin.txt");
     crate::tls::write_secret_file(&path, &format!("{BOOTSTRAP_ADMIN} {otp}\n"))?;
     Ok(Some(otp))
 }

@@ -48,7 +48,7 @@ fn simulator_options(
     images: Vec<std::path::PathBuf>,
 ) -> SimulatorOptions {
     SimulatorOptions {
-        server: node.camera,
+        servers: vec![node.camera],
         server_name: "localhost".into(),
         server_cert: node.cert(),
         camera_id: world.camera.camera_id.clone(),

@@ -71,7 +71,7 @@ pub async fn create_agency(
         created_at: now_millis(),
     };
     let params = serde_json::to_string(&body).unwrap_or_default();
-    state.log.propose(Command::CreateAgency(agency)).await?;
+    state.cluster.propose(Command::CreateAgency(agency)).await?;
     audit(
         &state,
         &caller.user,
@@ -87,7 +87,7 @@ pub async fn list_agencies(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     ready(&state, &req)?;
-    let agencies: Vec<NewAgency> = queries::agencies(state.storage.as_ref())?
+    let agencies: Vec<NewAgency> = queries::agencies(state.meta()?.as_ref())?
         .into_iter()
         .map(|a| NewAgency {
             id: a.id,
@@ -174,7 +174,7 @@ pub async fn create_user(
         created_at: now_millis(),
         created_by: caller.user.username.clone(),
     };
-    state.log.propose(Command::CreateUser(user)).await?;
+    state.cluster.propose(Command::CreateUser(user)).await?;
     let params = serde_json::to_string(&body).unwrap_or_default();
     audit(
         &state,
@@ -244,7 +244,10 @@ pub async fn register_camera(
         enabled: true,
         created_at: now_millis(),
     };
-    state.log.propose(Command::RegisterCamera(camera)).await?;
+    state
+        .cluster
+        .propose(Command::RegisterCamera(camera))
+        .await?;
     let params = serde_json::to_string(&body).unwrap_or_default();
     audit(
         &state,

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::session::{AuditRecord, acknowledged, audit, require_role};
 use super::{ApiError, ApiState};
 use crate::domain::{AuditAction, AuditEntry, Role};
-use crate::state::queries;
 use crate::util::format_millis;
 
 #[derive(Deserialize)]
@@ -61,7 +60,20 @@ pub async fn list(
     let caller = acknowledged(&state, &req, AuditAction::ReadAudit).await?;
     require_role(&caller.user, &[Role::Auditor, Role::StateAdministrator])?;
     let limit = query.limit.unwrap_or(100).clamp(1, 10_000);
-    let entries = queries::audit_entries(state.storage.as_ref(), query.case.as_deref(), limit)?;
+    let entries = match state
+        .cluster
+        .query(
+            crate::cluster::AUDIT_GROUP,
+            crate::cluster::transport::GroupQuery::AuditEntries {
+                case: query.case.clone(),
+                limit,
+            },
+        )
+        .await?
+    {
+        crate::cluster::transport::GroupAnswer::Audit(entries) => entries,
+        other => return Err(ApiError::internal(format!("unexpected answer {other:?}"))),
+    };
     let params = serde_json::json!({"case": query.case, "limit": limit}).to_string();
     let record = AuditRecord {
         result_count: entries.len() as u64,

@@ -35,7 +35,7 @@ pub async fn login(
         password: given,
     } = body.into_inner();
     let username = username.to_ascii_lowercase();
-    let Some(user) = queries::user(state.storage.as_ref(), &username)? else {
+    let Some(user) = queries::user(state.meta()?.as_ref(), &username)? else {
         audit_as(
             &state,
             &username,
@@ -71,7 +71,7 @@ pub async fn login(
         .map_err(|e| ApiError::internal(format!("password check failed: {e}")))?;
     if !matches {
         state
-            .log
+            .cluster
             .propose(Command::RecordLoginFailure {
                 username: user.username.clone(),
                 at: now,
@@ -102,14 +102,14 @@ pub async fn login(
         ));
     }
     state
-        .log
+        .cluster
         .propose(Command::RecordLoginSuccess {
             username: user.username.clone(),
         })
         .await?;
     audit(&state, &user, AuditAction::Login, AuditRecord::allowed("")).await?;
     let token = state.sessions.open(&user.username);
-    let current = queries::current_terms(state.storage.as_ref())?.map(|(v, _, _)| v);
+    let current = queries::current_terms(state.meta()?.as_ref())?.map(|(v, _, _)| v);
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         must_change_password: user.must_change_password,
@@ -157,7 +157,7 @@ pub async fn change_password(
     if !current_ok {
         // A wrong current password counts as a failed login: guessing it locks the account.
         state
-            .log
+            .cluster
             .propose(Command::RecordLoginFailure {
                 username: caller.user.username.clone(),
                 at: now_millis(),
@@ -207,7 +207,7 @@ pub async fn change_password(
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(ApiError::internal)?;
     state
-        .log
+        .cluster
         .propose(Command::SetPassword {
             username: caller.user.username.clone(),
             password_hash: hash,
@@ -260,7 +260,7 @@ pub struct TermsView {
 
 pub async fn terms(state: web::Data<ApiState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     ready(&state, &req)?;
-    let (version, text, at) = queries::current_terms(state.storage.as_ref())?
+    let (version, text, at) = queries::current_terms(state.meta()?.as_ref())?
         .ok_or_else(|| ApiError::unavailable("no terms of use have been published"))?;
     Ok(HttpResponse::Ok().json(TermsView {
         version,
@@ -284,7 +284,7 @@ pub async fn accept_terms(
     body: web::Json<AcceptTerms>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = ready(&state, &req)?;
-    let current = queries::current_terms(state.storage.as_ref())?.map(|(v, _, _)| v);
+    let current = queries::current_terms(state.meta()?.as_ref())?.map(|(v, _, _)| v);
     if !body.i_acknowledge {
         return Err(ApiError::bad_request(
             "acknowledgement_required",
@@ -304,7 +304,7 @@ pub async fn accept_terms(
     }
     let at = now_millis();
     state
-        .log
+        .cluster
         .propose(Command::AcceptTerms {
             username: caller.user.username.clone(),
             version: body.version,

@@ -65,11 +65,11 @@ impl From<crate::storage::StorageError> for ApiError {
     }
 }
 
-impl From<crate::state::CommitError> for ApiError {
-    fn from(e: crate::state::CommitError) -> Self {
+impl From<crate::cluster::ClusterError> for ApiError {
+    fn from(e: crate::cluster::ClusterError) -> Self {
         match e {
-            crate::state::CommitError::Rejected(reason) => ApiError::conflict(reason),
-            other => ApiError::unavailable(format!("the change was not made: {other}")),
+            crate::cluster::ClusterError::Rejected(reason) => ApiError::conflict(reason),
+            other => ApiError::unavailable(format!("not done: {other}")),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The HTTPS API (actix-web): JSON endpoints for people and agencies, each applying the use
 //! policy before it touches data, plus health and Prometheus metrics. Handlers check who is
-//! asking ([`session`]), change state only through the command log, and write the audit entry
+//! asking ([`session`]), change state only through the cluster's Raft groups, and write the audit entry
 //! before any result leaves the node.
 
 pub mod admin;
@@ -16,10 +16,10 @@ use std::sync::Arc;
 use actix_web::{App, HttpServer, web};
 use anyhow::{Context, Result};
 
+use crate::cluster::Cluster;
 use crate::config::PolicySection;
 use crate::metrics::Metrics;
 use crate::policy::sessions::Sessions;
-use crate::state::CommandLog;
 use crate::storage::Storage;
 
 pub use error::ApiError;
@@ -27,13 +27,19 @@ pub use error::ApiError;
 /// What every handler shares.
 pub struct ApiState {
     pub node_id: String,
-    pub storage: Arc<dyn Storage>,
-    pub log: CommandLog,
+    pub cluster: Cluster,
     pub sessions: Sessions,
     pub metrics: Metrics,
     pub policy: PolicySection,
     /// Reads below this confidence are marked low-confidence in results.
     pub min_confidence: f32,
+}
+
+impl ApiState {
+    /// This node's replica of the metadata (users, agencies, cameras, terms).
+    pub fn meta(&self) -> Result<Arc<dyn Storage>, ApiError> {
+        Ok(self.cluster.meta()?)
+    }
 }
 
 /// Registers every route; used by the server and by in-process tests.

@@ -5,8 +5,14 @@ use actix_web::{HttpResponse, web};
 use super::ApiState;
 
 pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
-    // A node is healthy when its storage answers.
-    match crate::state::queries::current_terms(state.storage.as_ref()) {
+    // A node is healthy when its metadata replica answers.
+    let meta = match state.meta() {
+        Ok(meta) => meta,
+        Err(e) => {
+            return HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "uninitialized", "node": state.node_id, "error": e.message}));
+        }
+    };
+    match crate::state::queries::current_terms(meta.as_ref()) {
         Ok(_) => HttpResponse::Ok().json(serde_json::json!({"status": "ok", "node": state.node_id})),
         Err(e) => HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "unhealthy", "node": state.node_id, "error": e.to_string()})),
     }

@@ -65,6 +65,10 @@ pub struct SearchResponse {
     pub audit_seq: u64,
     pub count: usize,
     pub truncated: bool,
+    /// False when some shards did not answer in time: `unavailable_shards` names them and the
+    /// results may miss reads stored there.
+    pub complete: bool,
+    pub unavailable_shards: Vec<String>,
     pub results: Vec<ReadView>,
 }
 
@@ -147,7 +151,9 @@ async fn run_search(
     justification: Justification,
     parameters: String,
 ) -> Result<HttpResponse, ApiError> {
-    let found = queries::search_reads(state.storage.as_ref(), &query)?;
+    let scattered = state.cluster.search_reads(&query).await?;
+    let unavailable = scattered.unavailable;
+    let found = scattered.search;
     let mut digest = Sha256::new();
     for read in &found.reads {
         digest.update(read.id.0);
@@ -157,7 +163,11 @@ async fn run_search(
         case_number: Some(justification.case_number.trim().to_string()),
         justification: serde_json::to_string(&justification).ok(),
         refused: false,
-        detail: String::new(),
+        detail: if unavailable.is_empty() {
+            String::new()
+        } else {
+            format!("partial: shards without answer: {}", unavailable.join("; "))
+        },
         result_count: found.reads.len() as u64,
         result_digest: hex::encode(digest.finalize()),
     };
@@ -168,7 +178,7 @@ async fn run_search(
     let mut results = Vec::with_capacity(found.reads.len());
     for read in found.reads {
         if !agencies.contains_key(&read.agency_id) {
-            let agency = queries::agency(state.storage.as_ref(), &read.agency_id)?;
+            let agency = queries::agency(state.meta()?.as_ref(), &read.agency_id)?;
             agencies.insert(read.agency_id.clone(), agency);
         }
         let (name, contact) = match agencies.get(&read.agency_id).and_then(|a| a.as_ref()) {
@@ -198,6 +208,8 @@ async fn run_search(
         audit_seq,
         count: results.len(),
         truncated: found.truncated,
+        complete: unavailable.is_empty(),
+        unavailable_shards: unavailable,
         results,
     }))
 }
@@ -269,7 +281,10 @@ pub async fn crop(
     }
     let id = ReadId::from_hex(&path)
         .ok_or_else(|| ApiError::bad_request("bad_read_id", "read ids are 32 hex characters"))?;
-    let image = queries::image(state.storage.as_ref(), &id)?
+    let image = state
+        .cluster
+        .image(&id)
+        .await?
         .ok_or_else(|| ApiError::not_found("no image for this read"))?;
     audit(
         &state,

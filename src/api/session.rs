@@ -34,7 +34,7 @@ pub fn authenticate(state: &ApiState, req: &HttpRequest) -> Result<Caller, ApiEr
     let session = state.sessions.touch(&token).ok_or_else(|| {
         ApiError::unauthorized("the session has expired or does not exist; log in again")
     })?;
-    let user = queries::user(state.storage.as_ref(), &session.username)?
+    let user = queries::user(state.meta()?.as_ref(), &session.username)?
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
     if !user.enabled {
         state.sessions.close_all_of(&user.username);
@@ -72,7 +72,7 @@ pub async fn acknowledged(
     action: AuditAction,
 ) -> Result<Caller, ApiError> {
     let caller = ready(state, req)?;
-    let current = queries::current_terms(state.storage.as_ref())?
+    let current = queries::current_terms(state.meta()?.as_ref())?
         .map(|(v, _, _)| v)
         .unwrap_or(0);
     let accepted = caller.user.accepted_terms.map(|(v, _)| v);
@@ -189,7 +189,7 @@ pub async fn audit_as(
         result_count: record.result_count,
         result_digest: record.result_digest,
     };
-    match state.log.propose(Command::AppendAudit(draft)).await {
+    match state.cluster.propose(Command::AppendAudit(draft)).await {
         Ok(Outcome::Audited { seq, .. }) => Ok(seq),
         Ok(other) => Err(ApiError::internal(format!(
             "unexpected audit outcome {other:?}"

@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use super::protocol::{AckedRead, Frame, Hello, PROTOCOL_VERSION};
+use crate::cluster::{Cluster, ClusterError};
 use crate::config::CameraSection;
 use crate::domain::{Camera, Read, ReadId, ReadSource, normalize_plate};
 use crate::metrics::Metrics;
 use crate::recognition::RecognitionPool;
-use crate::state::{Command, CommandLog, CommitError, Outcome, queries};
-use crate::storage::Storage;
+use crate::state::command::FrameRead;
+use crate::state::{Command, Outcome, queries};
 use crate::util::now_millis;
 
 /// A capture time may lead the server's clock by at most this (camera clock skew).
@@ -22,8 +23,7 @@ const EARLIEST_CAPTURE_MS: i64 = 946_684_800_000;
 /// Everything a camera connection needs; shared by all connections of a node.
 pub struct IngestContext {
     pub node_id: String,
-    pub storage: Arc<dyn Storage>,
-    pub log: CommandLog,
+    pub cluster: Cluster,
     /// None when the node runs without models: frames with images are then refused.
     pub recognition: Option<Arc<RecognitionPool>>,
     pub metrics: Metrics,
@@ -39,7 +39,8 @@ pub async fn authenticate(ctx: &IngestContext, hello: &Hello) -> Result<Camera, 
         ));
     }
     let refused = || "unknown camera or wrong credential".to_string();
-    let camera = queries::camera(ctx.storage.as_ref(), &hello.camera_id)
+    let meta = ctx.cluster.meta().map_err(|e| e.to_string())?;
+    let camera = queries::camera(meta.as_ref(), &hello.camera_id)
         .map_err(|e| format!("server storage error: {e}"))?
         .ok_or_else(refused)?;
     let hash = camera.secret_hash.clone();
@@ -54,7 +55,7 @@ pub async fn authenticate(ctx: &IngestContext, hello: &Hello) -> Result<Camera, 
     if !camera.enabled {
         return Err(format!("camera {} is disabled", camera.id));
     }
-    let agency = queries::agency(ctx.storage.as_ref(), &camera.agency_id)
+    let agency = queries::agency(meta.as_ref(), &camera.agency_id)
         .map_err(|e| format!("server storage error: {e}"))?
         .ok_or_else(|| {
             format!(
@@ -89,11 +90,14 @@ pub async fn process_frame(
             .map_err(|e| e.to_string())?;
     }
     // A resend of a stored frame is answered from storage without recognizing it again.
-    if let Some(ids) =
-        queries::frame(ctx.storage.as_ref(), &camera.id, frame.seq).map_err(|e| e.to_string())?
+    if let Some(stored) = ctx
+        .cluster
+        .frame(&camera.id, frame.seq)
+        .await
+        .map_err(|e| e.to_string())?
     {
         return Ok(FrameAck {
-            reads: acked_reads(ctx, &ids)?,
+            reads: acked_reads(&stored),
             duplicate: true,
         });
     }
@@ -175,8 +179,9 @@ pub async fn process_frame(
         seq: frame.seq,
         reads,
         crops,
+        elsewhere: Vec::new(),
     };
-    match ctx.log.propose(command).await {
+    match ctx.cluster.propose(command).await {
         Ok(Outcome::FrameStored {
             duplicate: false, ..
         }) => {
@@ -187,30 +192,27 @@ pub async fn process_frame(
             })
         }
         Ok(Outcome::FrameStored {
-            read_ids,
+            reads,
             duplicate: true,
         }) => Ok(FrameAck {
-            reads: acked_reads(ctx, &read_ids)?,
+            reads: acked_reads(&reads),
             duplicate: true,
         }),
         Ok(other) => Err(format!("unexpected commit outcome {other:?}")),
-        Err(CommitError::Rejected(reason)) => Err(reason),
+        Err(ClusterError::Rejected(reason)) => Err(reason),
         Err(e) => Err(format!("not stored: {e}")),
     }
 }
 
-fn acked_reads(ctx: &IngestContext, ids: &[ReadId]) -> Result<Vec<AckedRead>, String> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(read) = queries::read(ctx.storage.as_ref(), id).map_err(|e| e.to_string())? {
-            out.push(AckedRead {
-                read_id: id.to_hex(),
-                plate: read.plate,
-                confidence: read.confidence,
-            });
-        }
-    }
-    Ok(out)
+fn acked_reads(stored: &[FrameRead]) -> Vec<AckedRead> {
+    stored
+        .iter()
+        .map(|r| AckedRead {
+            read_id: r.id.to_hex(),
+            plate: r.plate.clone(),
+            confidence: r.confidence,
+        })
+        .collect()
 }
 
 /// Checks what does not depend on stored state.

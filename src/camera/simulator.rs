@@ -21,7 +21,8 @@ use crate::util::now_millis;
 
 #[derive(Debug, Clone)]
 pub struct SimulatorOptions {
-    pub server: SocketAddr,
+    /// The nodes' camera endpoints; the camera moves to the next one when a connection fails.
+    pub servers: Vec<SocketAddr>,
     /// The name in the server's certificate (default "localhost").
     pub server_name: String,
     /// The node's certificate (PEM) to trust.
@@ -120,7 +121,10 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(Duration::from_secs(5)));
     client.transport_config(Arc::new(transport));
-    let bind: SocketAddr = if options.server.is_ipv4() {
+    if options.servers.is_empty() {
+        bail!("no server address given");
+    }
+    let bind: SocketAddr = if options.servers[0].is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
@@ -165,8 +169,11 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
         .map(|f| Duration::from_secs_f64(1.0 / f));
     let mut next_send = Instant::now();
 
+    let mut attempt = 0usize;
     while !(upcoming.is_empty() && pending.is_empty()) {
-        let connection = match connect(&endpoint, &options).await {
+        let server = options.servers[attempt % options.servers.len()];
+        attempt += 1;
+        let connection = match connect(&endpoint, server, &options).await {
             Ok(c) => c,
             Err(ConnectError::Refused(reason)) => bail!("the server refused this camera: {reason}"),
             Err(ConnectError::Unreachable(e)) => {
@@ -174,15 +181,14 @@ pub async fn run(options: SimulatorOptions) -> Result<SimulatorSummary> {
                     retrying = true;
                     progress.suspend(|| {
                         eprintln!(
-                            "camera: cannot reach {} ({e:#}); retrying for up to {:?}",
-                            options.server, options.reconnect_for
+                            "camera: cannot reach {server} ({e:#}); retrying for up to {:?}",
+                            options.reconnect_for
                         )
                     });
                 }
                 if last_connected.elapsed() > options.reconnect_for {
                     bail!(
-                        "no connection to {} for {:?}: {e:#}",
-                        options.server,
+                        "no connection to {server} for {:?}: {e:#}",
                         options.reconnect_for
                     );
                 }
@@ -318,11 +324,12 @@ enum ConnectError {
 
 async fn connect(
     endpoint: &quinn::Endpoint,
+    server: SocketAddr,
     options: &SimulatorOptions,
 ) -> Result<(quinn::SendStream, quinn::RecvStream, usize), ConnectError> {
     let unreachable = |e: anyhow::Error| ConnectError::Unreachable(e);
     let connecting = endpoint
-        .connect(options.server, &options.server_name)
+        .connect(server, &options.server_name)
         .map_err(|e| unreachable(e.into()))?;
     let connection = tokio::time::timeout(Duration::from_secs(5), connecting)
         .await

@@ -17,7 +17,7 @@ pub fn normalize_plate(raw: &str) -> Option<String> {
 }
 
 /// A plate search pattern: exact text or a wildcard pattern over normalized plates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PlatePattern {
     Exact(String),
     Wildcard(String),

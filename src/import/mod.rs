@@ -10,9 +10,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use crate::cluster::Cluster;
 use crate::domain::Read;
-use crate::state::{Command, CommandLog, Outcome, queries};
-use crate::storage::Storage;
+use crate::state::{Command, Outcome, queries};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -84,17 +84,17 @@ pub fn parse(format: Format, text: &str, agency_id: &str, utc_offset_minutes: i3
     }
 }
 
-/// Imports `file` for a contributing agency through the command log.
+/// Imports `file` for a contributing agency through the cluster (each read to its shard).
 pub async fn run(
-    storage: &dyn Storage,
-    log: &CommandLog,
+    cluster: &Cluster,
     format: Format,
     file: &Path,
     agency_id: &str,
     utc_offset_minutes: i32,
     show_progress: bool,
 ) -> Result<ImportReport> {
-    let agency = queries::agency(storage, agency_id)?
+    let meta = cluster.meta()?;
+    let agency = queries::agency(meta.as_ref(), agency_id)?
         .with_context(|| format!("agency {agency_id} does not exist"))?;
     if !agency.contributing {
         bail!("agency {agency_id} is not a contributing agency: it may not submit data");
@@ -113,7 +113,7 @@ pub async fn run(
         ..Default::default()
     };
     for batch in parsed.reads.chunks(1000) {
-        match log
+        match cluster
             .propose(Command::ImportReads {
                 reads: batch.to_vec(),
             })

@@ -37,10 +37,18 @@ pub enum Command {
         text: String,
         at: Millis,
     },
-    /// The reads of one camera frame, stored once whatever the number of resends.
+    /// A camera frame, stored once whatever the number of resends, in the shard that records
+    /// the camera's frames: the frame's reads of that shard, and `elsewhere` the reads already
+    /// committed to other shards (the frame record lists them all).
     IngestFrame {
         camera_id: String,
         seq: u64,
+        reads: Vec<Read>,
+        crops: Vec<Option<Vec<u8>>>,
+        elsewhere: Vec<FrameRead>,
+    },
+    /// Reads with their crops, in the shard of their plates; ids already stored are skipped.
+    StoreReads {
         reads: Vec<Read>,
         crops: Vec<Option<Vec<u8>>>,
     },
@@ -48,6 +56,8 @@ pub enum Command {
     ImportReads {
         reads: Vec<Read>,
     },
+    /// The cluster's nodes, shard count and placement (metadata group).
+    SetClusterLayout(crate::cluster::ClusterLayout),
     AppendAudit(AuditDraft),
 }
 
@@ -65,18 +75,44 @@ impl Command {
             Command::PublishTerms { .. } => "publish_terms",
             Command::IngestFrame { .. } => "ingest_frame",
             Command::ImportReads { .. } => "import_reads",
+            Command::StoreReads { .. } => "store_reads",
+            Command::SetClusterLayout(_) => "set_cluster_layout",
             Command::AppendAudit(_) => "append_audit",
         }
     }
 }
 
+impl std::fmt::Display for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+/// What a frame record keeps of each of its reads (enough to answer a resend).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameRead {
+    pub id: ReadId,
+    pub plate: String,
+    pub confidence: f32,
+}
+
+impl FrameRead {
+    pub fn of(read: &Read) -> Self {
+        Self {
+            id: read.id,
+            plate: read.plate.clone(),
+            confidence: read.confidence,
+        }
+    }
+}
+
 /// What applying a command produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     Done,
     /// The frame's reads; `duplicate` when the frame had been stored before.
     FrameStored {
-        read_ids: Vec<ReadId>,
+        reads: Vec<FrameRead>,
         duplicate: bool,
     },
     Imported {

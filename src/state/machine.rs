@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use super::command::{Command, Outcome};
+use super::command::{Command, FrameRead, Outcome};
 use crate::domain::{Read, User};
 use crate::storage::{Order, Space, Storage, StorageError, WriteOp, codec, keys};
 
@@ -90,6 +90,31 @@ impl<'a> WriteSet<'a> {
             })
             .collect()
     }
+}
+
+/// Stores reads not stored before, with their crops; answers (stored, already present).
+fn store_reads(
+    ws: &mut WriteSet<'_>,
+    reads: Vec<Read>,
+    crops: Vec<Option<Vec<u8>>>,
+) -> Result<(u64, Vec<crate::domain::ReadId>), ApplyError> {
+    let mut stored = 0;
+    let mut already_present = Vec::new();
+    for (read, crop) in reads
+        .into_iter()
+        .zip(crops.into_iter().chain(std::iter::repeat(None)))
+    {
+        if ws.get(Space::Reads, &keys::read(&read.id))?.is_some() {
+            already_present.push(read.id);
+            continue;
+        }
+        if let Some(crop) = crop {
+            ws.put(Space::Images, keys::image(&read.id), crop);
+        }
+        store_read(ws, &read)?;
+        stored += 1;
+    }
+    Ok((stored, already_present))
 }
 
 /// The audit chain head as stored.
@@ -215,44 +240,37 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
             seq,
             reads,
             crops,
+            elsewhere,
         } => {
             let frame_key = keys::frame(&camera_id, seq);
-            if let Some(stored) =
-                ws.get_record::<Vec<crate::domain::ReadId>>(Space::Frames, &frame_key)?
-            {
+            if let Some(stored) = ws.get_record::<Vec<FrameRead>>(Space::Frames, &frame_key)? {
                 return Ok(Outcome::FrameStored {
-                    read_ids: stored,
+                    reads: stored,
                     duplicate: true,
                 });
             }
-            let mut read_ids = Vec::with_capacity(reads.len());
-            for (read, crop) in reads
-                .into_iter()
-                .zip(crops.into_iter().chain(std::iter::repeat(None)))
-            {
-                if let Some(crop) = crop {
-                    ws.put(Space::Images, keys::image(&read.id), crop);
-                }
-                read_ids.push(read.id);
-                store_read(ws, &read)?;
-            }
-            ws.put_record(Space::Frames, frame_key, &read_ids)?;
+            let mut frame_reads: Vec<FrameRead> = reads.iter().map(FrameRead::of).collect();
+            frame_reads.extend(elsewhere);
+            store_reads(ws, reads, crops)?;
+            ws.put_record(Space::Frames, frame_key, &frame_reads)?;
             Ok(Outcome::FrameStored {
-                read_ids,
+                reads: frame_reads,
                 duplicate: false,
             })
         }
+        Command::StoreReads { reads, crops } => {
+            let (stored, already_present) = store_reads(ws, reads, crops)?;
+            Ok(Outcome::Imported {
+                stored,
+                already_present,
+            })
+        }
+        Command::SetClusterLayout(layout) => {
+            ws.put_record(Space::Meta, keys::CLUSTER_LAYOUT.to_vec(), &layout)?;
+            Ok(Outcome::Done)
+        }
         Command::ImportReads { reads } => {
-            let mut stored = 0;
-            let mut already_present = Vec::new();
-            for read in reads {
-                if ws.get(Space::Reads, &keys::read(&read.id))?.is_some() {
-                    already_present.push(read.id);
-                    continue;
-                }
-                store_read(ws, &read)?;
-                stored += 1;
-            }
+            let (stored, already_present) = store_reads(ws, reads, Vec::new())?;
             Ok(Outcome::Imported {
                 stored,
                 already_present,
@@ -384,6 +402,7 @@ mod tests {
             seq,
             reads: vec![read(camera, seq, plate, at)],
             crops: vec![None],
+            elsewhere: vec![],
         }
     }
 

@@ -109,12 +109,12 @@ pub fn frame(
     storage: &dyn Storage,
     camera_id: &str,
     seq: u64,
-) -> Result<Option<Vec<ReadId>>, StorageError> {
+) -> Result<Option<Vec<crate::state::command::FrameRead>>, StorageError> {
     get(storage, Space::Frames, &keys::frame(camera_id, seq))
 }
 
 /// A search over reads. Every given criterion must hold.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReadQuery {
     pub plate: Option<PlatePattern>,
     pub from: Option<Millis>,
@@ -127,7 +127,7 @@ pub struct ReadQuery {
 /// Index entries examined at most by one search before it reports itself truncated.
 pub const MAX_EXAMINED: usize = 2_000_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ReadSearch {
     /// Newest first.
     pub reads: Vec<Read>,

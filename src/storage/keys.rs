@@ -108,6 +108,12 @@ pub const TERMS_PREFIX: &[u8] = b"terms/";
 /// The audit chain head: last sequence number and hash.
 pub const AUDIT_HEAD: &[u8] = b"audit-head";
 
+/// The last Raft log id a group's state machine applied, and its membership (Space::Meta).
+pub const RAFT_APPLIED: &[u8] = b"raft/applied";
+pub const RAFT_MEMBERSHIP: &[u8] = b"raft/membership";
+/// The cluster layout: nodes, shard count and placement (metadata group, Space::Meta).
+pub const CLUSTER_LAYOUT: &[u8] = b"cluster/layout";
+
 pub fn audit(seq: u64) -> Vec<u8> {
     seq.to_be_bytes().to_vec()
 }

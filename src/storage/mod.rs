@@ -101,6 +101,11 @@ pub trait Storage: Send + Sync + 'static {
         order: Order,
         visit: &mut Visitor<'_>,
     ) -> Result<(), StorageError>;
+
+    /// Makes every write so far durable (writes made without `sync`).
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (None: no such bound).

@@ -48,6 +48,10 @@ impl RocksStorage {
 }
 
 impl Storage for RocksStorage {
+    fn sync(&self) -> Result<(), StorageError> {
+        self.db.flush_wal(true).map_err(engine)
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.db.get_cf(self.cf(space)?, key).map_err(engine)
     }
