@@ -58,12 +58,9 @@ async fn main() -> Result<()> {
 
     let metrics = Metrics::new();
     let log = Cluster::open(
-        1,
-        "standalone".into(),
+        &config.cluster,
         config.node.data_dir.clone(),
         Peers::none(),
-        false,
-        config.cluster.shards,
         metrics.clone(),
     )
     .await?;

@@ -38,6 +38,9 @@ pub struct ClusterSection {
     pub cert_name: String,
     /// Data shards of a standalone node (a cluster's count is set by `cluster init`).
     pub shards: u32,
+    /// A group snapshots its state after this many log entries, then purges the log before it
+    /// (a replica that falls further behind is rebuilt from the snapshot).
+    pub snapshot_every: u64,
 }
 
 impl Default for ClusterSection {
@@ -48,6 +51,7 @@ impl Default for ClusterSection {
             certs_dir: PathBuf::from("cluster/certs"),
             cert_name: "node-1".into(),
             shards: 16,
+            snapshot_every: 20_000,
         }
     }
 }

@@ -295,12 +295,9 @@ async fn main() -> Result<()> {
                 );
             }
             let cluster = Cluster::open(
-                config.cluster.node_id,
-                "standalone".into(),
+                &config.cluster,
                 config.node.data_dir.clone(),
                 Peers::none(),
-                false,
-                config.cluster.shards,
                 Metrics::new(),
             )
             .await

@@ -51,24 +51,21 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("creating data directory {}", config.node.data_dir.display()))?;
     let metrics = Metrics::new();
-    let (peers, peer_endpoint, peer_addr) = match config.cluster.listen {
+    let (peers, peer_endpoint) = match config.cluster.listen {
         Some(listen) => {
             let identity = PeerIdentity::load(&config.cluster.certs_dir, &config.cluster.cert_name)
                 .context("loading this node's cluster certificate (make them with `alpr-central cluster certs`)")?;
             let endpoint = quinn::Endpoint::server(identity.quic_server()?, listen)
                 .with_context(|| format!("listening for peers on {listen}"))?;
             let peers = Peers::new(endpoint.clone(), identity.quic_client()?);
-            (peers, Some(endpoint), listen.to_string())
+            (peers, Some(endpoint))
         }
-        None => (Peers::none(), None, "standalone".to_string()),
+        None => (Peers::none(), None),
     };
     let cluster = Cluster::open(
-        config.cluster.node_id,
-        peer_addr,
+        &config.cluster,
         config.node.data_dir.clone(),
         peers,
-        peer_endpoint.is_some(),
-        config.cluster.shards,
         metrics.clone(),
     )
     .await?;

@@ -20,10 +20,11 @@ use super::layout::ClusterLayout;
 use super::log_store::LogDb;
 use super::state_machine::GroupStateMachine;
 use super::transport::{
-    GroupAnswer, GroupNetwork, GroupQuery, GroupStatus, NodeStatus, PeerReply, PeerRequest,
-    PeerResponse, Peers,
+    CallError, GroupAnswer, GroupNetwork, GroupQuery, GroupStatus, NodeStatus, PeerReply,
+    PeerRequest, PeerResponse, Peers,
 };
 use super::{AUDIT_GROUP, Applied, GroupId, META_GROUP, Node, NodeId, Raft, group_name};
+use crate::config::ClusterSection;
 use crate::domain::ReadId;
 use crate::metrics::Metrics;
 use crate::state::command::FrameRead;
@@ -77,17 +78,22 @@ struct Inner {
 }
 
 impl Cluster {
-    /// Opens the groups stored under `data_dir`. `peers` carries the transport; a standalone node
-    /// (`clustered == false`) that has no groups yet becomes a cluster of one with `shards`.
+    /// Opens the groups stored under `data_dir`. `peers` carries the transport; a standalone
+    /// node (no `listen` in `settings`) that has no groups yet becomes a cluster of one.
     pub async fn open(
-        node_id: NodeId,
-        peer_addr: String,
+        settings: &ClusterSection,
         data_dir: PathBuf,
         peers: Peers,
-        clustered: bool,
-        shards: u32,
         metrics: Metrics,
     ) -> Result<Self> {
+        let node_id = settings.node_id;
+        let clustered = settings.listen.is_some();
+        let peer_addr = settings
+            .listen
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "standalone".into());
+        let shards = settings.shards;
+        let snapshot_every = settings.snapshot_every.max(16);
         std::fs::create_dir_all(data_dir.join("groups"))
             .with_context(|| format!("creating {}", data_dir.join("groups").display()))?;
         let log = LogDb::open(&data_dir.join("raft-log"))?;
@@ -96,8 +102,9 @@ impl Cluster {
             heartbeat_interval: 150,
             election_timeout_min: 600,
             election_timeout_max: 1200,
-            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
-            max_in_snapshot_log_to_keep: 1_000,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+            max_in_snapshot_log_to_keep: (snapshot_every / 4).min(1_000),
+            purge_batch_size: 64,
             max_payload_entries: 256,
             install_snapshot_timeout: 60_000,
             ..Default::default()
@@ -686,7 +693,15 @@ impl Cluster {
                 group,
                 voters,
                 learners,
-            } => self.rebalance_group(group, voters, learners, 0).await,
+                addresses,
+                hops,
+            } => {
+                for (id, addr) in &addresses {
+                    self.inner.peers.learn(*id, addr);
+                }
+                self.rebalance_group(group, voters, learners, hops).await
+            }
+            PeerRequest::DropGroup { group } => self.drop_group(group).await,
             PeerRequest::Status => Ok(PeerReply::Status(self.status().await)),
         }
     }
@@ -742,6 +757,7 @@ impl Cluster {
                         .peers
                         .call(first, &request, FORWARD_TIMEOUT)
                         .await
+                        .map_err(|e| e.to_string())
                 }
             }
         });
@@ -814,7 +830,8 @@ impl Cluster {
                 .inner
                 .peers
                 .call(leader, &request, Duration::from_secs(600))
-                .await;
+                .await
+                .map_err(|e| e.to_string());
         }
         let mut layout = self.require_layout().map_err(|e| e.to_string())?;
         if let Some((id, addr)) = &join {
@@ -836,6 +853,10 @@ impl Cluster {
         self.propose_to(META_GROUP, Command::SetClusterLayout(layout.clone()))
             .await
             .map_err(|e| e.to_string())?;
+        self.apply_placement(&layout).await?;
+        // A second pass once elections after removals have settled: leadership moves to each
+        // group's preferred leader.
+        tokio::time::sleep(Duration::from_secs(2)).await;
         self.apply_placement(&layout).await?;
         Ok(PeerReply::Done(format!(
             "placement applied: {} nodes, {} groups",
@@ -869,10 +890,17 @@ impl Cluster {
                 && leader != self.inner.node_id
                 && hops < MAX_HOPS
             {
+                let addresses = voters
+                    .iter()
+                    .chain(&learners)
+                    .filter_map(|n| self.inner.peers.address(*n).map(|a| (*n, a)))
+                    .collect();
                 let request = PeerRequest::Rebalance {
                     group,
                     voters: voters.clone(),
                     learners: learners.clone(),
+                    addresses,
+                    hops: hops + 1,
                 };
                 match self
                     .inner
@@ -881,6 +909,7 @@ impl Cluster {
                     .await
                 {
                     Ok(reply) => return Ok(reply),
+                    Err(CallError::Remote(e)) => return Err(e),
                     Err(e) => tracing::debug!(group, leader, "rebalance forwarding failed: {e}"),
                 }
             }
@@ -900,6 +929,8 @@ impl Cluster {
     ) -> PeerResponse {
         let raft = &replica.raft;
         let present: BTreeSet<NodeId> = raft.voter_ids().chain(raft.learner_ids()).collect();
+        let keep: BTreeSet<NodeId> = voters.iter().chain(learners).copied().collect();
+        let removed: Vec<NodeId> = present.difference(&keep).copied().collect();
         let node = |id: NodeId| -> Result<Node, String> {
             self.inner
                 .peers
@@ -922,7 +953,6 @@ impl Cluster {
                 .await
                 .map_err(|e| format!("changing voters to {wanted:?}: {e}"))?;
         }
-        let keep: BTreeSet<NodeId> = voters.iter().chain(learners).copied().collect();
         let extra: BTreeSet<NodeId> = raft.learner_ids().filter(|n| !keep.contains(n)).collect();
         if !extra.is_empty() {
             raft.change_membership(ChangeMembers::RemoveNodes(extra.clone()), false)
@@ -935,7 +965,55 @@ impl Cluster {
         {
             let _ = raft.trigger().transfer_leader(*preferred).await;
         }
+        // Removed replicas delete their copy (best effort: a node that is down keeps it until
+        // an operator wipes it).
+        for node in removed {
+            let cluster = self.clone();
+            tokio::spawn(async move {
+                let request = PeerRequest::DropGroup { group };
+                if node == cluster.inner.node_id {
+                    // Let the step-down after our own removal finish first.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let _ = cluster.drop_group(group).await;
+                } else if let Err(e) = cluster
+                    .inner
+                    .peers
+                    .call(node, &request, FORWARD_TIMEOUT)
+                    .await
+                {
+                    tracing::warn!(
+                        group,
+                        node,
+                        "could not tell a removed replica to delete itself: {e}"
+                    );
+                }
+            });
+        }
         Ok(PeerReply::Done(format!("{} rebalanced", group_name(group))))
+    }
+
+    /// Deletes this node's replica of `group`: the group's leader has committed a membership
+    /// without this node (this node's own metadata may be too stale to know it).
+    async fn drop_group(&self, group: GroupId) -> PeerResponse {
+        let replica = match self.inner.groups.write() {
+            Ok(mut groups) => groups.remove(&group),
+            Err(_) => return Err("group table poisoned".into()),
+        };
+        let Some(replica) = replica else {
+            return Ok(PeerReply::Done(format!(
+                "{} was not here",
+                group_name(group)
+            )));
+        };
+        let _ = replica.raft.shutdown().await;
+        drop(replica);
+        self.inner.log.forget(group).map_err(|e| e.to_string())?;
+        let name = group_name(group);
+        let dir = self.inner.data_dir.join("groups");
+        let _ = std::fs::remove_dir_all(dir.join(&name));
+        let _ = std::fs::remove_file(dir.join(format!("{name}.snapshot")));
+        tracing::info!(group = %name, "deleted a replica moved off this node");
+        Ok(PeerReply::Done(format!("{name} deleted")))
     }
 
     /// This node's view of every group it holds.

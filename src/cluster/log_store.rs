@@ -79,6 +79,18 @@ impl LogDb {
             .ok_or_else(|| io_err(format!("column family {name} missing")))
     }
 
+    /// Deletes every log entry and the vote of `group` (its replica left this node).
+    pub fn forget(&self, group: GroupId) -> io::Result<()> {
+        let prefix = group.to_be_bytes();
+        let end = crate::storage::prefix_end(&prefix);
+        for name in [LOGS, STATE] {
+            self.db
+                .delete_range_cf(self.cf(name)?, prefix.to_vec(), end.clone())
+                .map_err(io_err)?;
+        }
+        self.db.flush_wal(true).map_err(io_err)
+    }
+
     pub fn store(self: &Arc<Self>, group: GroupId) -> GroupLogStore {
         GroupLogStore {
             log: self.clone(),

@@ -170,9 +170,12 @@ impl Operator {
                         .map(|g| (s.node_id, g))
                 })
                 .collect();
+            // The replica that leads in the highest term (a removed or partitioned replica may
+            // still believe it leads an older term).
             let leader = replicas
                 .iter()
-                .find(|(n, g)| g.leader == Some(*n))
+                .filter(|(n, g)| g.leader == Some(*n) && g.voters.contains(n))
+                .max_by_key(|(_, g)| (g.term, g.last_log))
                 .map(|(n, g)| (*n, *g));
             let (leader_id, term, commit) = match leader {
                 Some((n, g)) => (n.to_string(), g.term, g.committed.unwrap_or(0)),

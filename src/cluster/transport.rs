@@ -134,6 +134,13 @@ pub enum PeerRequest {
         group: GroupId,
         voters: Vec<NodeId>,
         learners: Vec<NodeId>,
+        /// Peer addresses of the nodes named (a new node is not yet in every address book).
+        addresses: BTreeMap<NodeId, String>,
+        hops: u8,
+    },
+    /// To a node removed from a group: delete its replica.
+    DropGroup {
+        group: GroupId,
     },
     Status,
 }
@@ -152,6 +159,16 @@ pub enum PeerReply {
 }
 
 pub type PeerResponse = Result<PeerReply, String>;
+
+/// Why a peer call failed: the peer could not be reached (try another, or later), or it
+/// answered with an error (final).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Remote(String),
+}
 
 /// The client side: connections to peers by address, and the address book by node id.
 #[derive(Clone)]
@@ -234,7 +251,7 @@ impl Peers {
         addr: &str,
         request: &PeerRequest,
         timeout: Duration,
-    ) -> Result<PeerReply, String> {
+    ) -> Result<PeerReply, CallError> {
         let exchange = async {
             let conn = self.connection(addr).await?;
             let (mut send, mut recv) = conn
@@ -249,11 +266,15 @@ impl Peers {
             let response: PeerResponse = read_message(&mut recv, MAX_PEER_MESSAGE)
                 .await
                 .map_err(|e| format!("reading the answer of {addr}: {e}"))?;
-            response
+            Ok::<_, String>(response)
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(result) => result,
-            Err(_) => Err(format!("{addr} did not answer within {timeout:?}")),
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Ok(Ok(Err(remote))) => Err(CallError::Remote(remote)),
+            Ok(Err(transport)) => Err(CallError::Unreachable(transport)),
+            Err(_) => Err(CallError::Unreachable(format!(
+                "{addr} did not answer within {timeout:?}"
+            ))),
         }
     }
 
@@ -262,10 +283,10 @@ impl Peers {
         node: NodeId,
         request: &PeerRequest,
         timeout: Duration,
-    ) -> Result<PeerReply, String> {
+    ) -> Result<PeerReply, CallError> {
         let addr = self
             .address(node)
-            .ok_or_else(|| format!("no address known for node {node}"))?;
+            .ok_or_else(|| CallError::Unreachable(format!("no address known for node {node}")))?;
         self.call_addr(&addr, request, timeout).await
     }
 }
@@ -297,7 +318,7 @@ impl GroupRouter<TypeConfig, GroupId> for Peers {
         {
             Ok(PeerReply::Append(r)) => Ok(r),
             Ok(other) => Err(RPCError::Unreachable(unreachable(unexpected(other)))),
-            Err(e) => Err(RPCError::Unreachable(unreachable(e))),
+            Err(e) => Err(RPCError::Unreachable(unreachable(e.to_string()))),
         }
     }
 
@@ -314,7 +335,7 @@ impl GroupRouter<TypeConfig, GroupId> for Peers {
         {
             Ok(PeerReply::Vote(r)) => Ok(r),
             Ok(other) => Err(RPCError::Unreachable(unreachable(unexpected(other)))),
-            Err(e) => Err(RPCError::Unreachable(unreachable(e))),
+            Err(e) => Err(RPCError::Unreachable(unreachable(e.to_string()))),
         }
     }
 
@@ -331,7 +352,7 @@ impl GroupRouter<TypeConfig, GroupId> for Peers {
         {
             Ok(PeerReply::Vote(r)) => Ok(r),
             Ok(other) => Err(RPCError::Unreachable(unreachable(unexpected(other)))),
-            Err(e) => Err(RPCError::Unreachable(unreachable(e))),
+            Err(e) => Err(RPCError::Unreachable(unreachable(e.to_string()))),
         }
     }
 
@@ -353,7 +374,7 @@ impl GroupRouter<TypeConfig, GroupId> for Peers {
         match self.call(target, &request, SNAPSHOT_TIMEOUT).await {
             Ok(PeerReply::Snapshot(r)) => Ok(r),
             Ok(other) => Err(StreamingError::Unreachable(unreachable(unexpected(other)))),
-            Err(e) => Err(StreamingError::Unreachable(unreachable(e))),
+            Err(e) => Err(StreamingError::Unreachable(unreachable(e.to_string()))),
         }
     }
 
@@ -374,7 +395,7 @@ impl GroupRouter<TypeConfig, GroupId> for Peers {
         {
             Ok(PeerReply::TransferLeader(r)) => Ok(r),
             Ok(other) => Err(RPCError::Unreachable(unreachable(unexpected(other)))),
-            Err(e) => Err(RPCError::Unreachable(unreachable(e))),
+            Err(e) => Err(RPCError::Unreachable(unreachable(e.to_string()))),
         }
     }
 
