@@ -741,6 +741,14 @@ impl Cluster {
             self.inner.peers.learn(*id, addr);
         }
         let layout = ClusterLayout::new(shards, nodes.clone());
+        // This node's replicas exist before any election, so that it sees the layout commit.
+        for group in layout.groups() {
+            if layout.hosts(group).contains(&self.inner.node_id) {
+                self.ensure_group(group)
+                    .await
+                    .map_err(|e| format!("{}: {e:#}", group_name(group)))?;
+            }
+        }
         let inits = layout.groups().into_iter().map(|group| {
             let voters: BTreeMap<NodeId, String> = layout
                 .voters(group)
@@ -884,7 +892,8 @@ impl Cluster {
                         .await;
                 }
                 Some(replica) => replica.raft.current_leader().await,
-                None => self.some_host(group).map_err(|e| e.to_string())?,
+                // Not here yet, or the layout not yet seen: ask a host, or wait.
+                None => self.some_host(group).ok().flatten(),
             };
             if let Some(leader) = leader
                 && leader != self.inner.node_id

@@ -1,7 +1,9 @@
 //! Shared helpers for integration tests: a real node process on loopback with its own data
-//! directory and ports, and API clients for it.
+//! directory and ports, API clients for it, and clusters of such processes ([`cluster`]).
 
 #![allow(dead_code)]
+
+pub mod cluster;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,10 +19,15 @@ pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// A free port on 127.0.0.1 for TCP or UDP (bound and released).
 pub fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}
+
+/// A free port on a loopback address such as 127.0.0.3, for TCP and UDP.
+pub fn free_port_on(ip: &str) -> u16 {
     loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("bind tcp");
+        let tcp = std::net::TcpListener::bind((ip, 0)).expect("bind tcp");
         let port = tcp.local_addr().expect("addr").port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if std::net::UdpSocket::bind((ip, port)).is_ok() {
             return port;
         }
     }
@@ -56,8 +63,14 @@ impl NodeProcess {
     }
 
     fn configure(dir: &Path, extra: &str) -> Self {
-        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let camera: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        Self::configure_at(dir, "127.0.0.1", extra)
+    }
+
+    /// Writes the config of a node listening on `ip` (a loopback address).
+    pub fn configure_at(dir: &Path, ip: &str, extra: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("node dir");
+        let api: SocketAddr = format!("{ip}:{}", free_port_on(ip)).parse().expect("addr");
+        let camera: SocketAddr = format!("{ip}:{}", free_port_on(ip)).parse().expect("addr");
         let config = dir.join("node.toml");
         let text = format!(
             r#"[node]
@@ -147,6 +160,14 @@ alternates = 3
 
     pub fn client(&self) -> ApiClient {
         ApiClient::new(&self.api.to_string(), &self.cert()).expect("client")
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// kill -9: no chance to flush or say goodbye.
