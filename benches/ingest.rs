@@ -1,11 +1,17 @@
-//! Load generator for the whole ingest path on one node (no HTTP involved):
-//! 1. edge-recognized reads/s: several simulated cameras stream edge reads over QUIC; each frame
-//!    is acknowledged only after its read is durably stored (group commit, fsync);
-//! 2. raw RocksDB: the same number of reads written as synced batches, in the same run;
-//! 3. recognition: frames/s through decode + detect + read on one worker (one core), and the
+//! Load generator for the whole ingest path:
+//! 1. edge-recognized reads/s on one standalone node (in process): several simulated cameras
+//!    stream edge reads over QUIC; each frame is acknowledged only after its reads are committed
+//!    by the node's Raft groups (shared fsync of the Raft log);
+//! 2. the same into a 3-node cluster of real processes on 127.0.0.1-3 (replication factor 3,
+//!    acknowledged after quorum commit), cameras spread over the nodes;
+//! 3. raw RocksDB: the same number of reads written as synced batches of 512, in the same run;
+//! 4. recognition: frames/s through decode + detect + read on one worker (one core), and the
 //!    per-stage latency of one recognizer, on the given images.
 //!
-//! cargo bench --bench ingest -- [--frames N] [--cameras N] [--images DIR]
+//! cargo bench --bench ingest -- [--frames N] [--cameras N] [--images DIR] [--no-cluster]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -143,7 +149,14 @@ async fn main() -> Result<()> {
         "edge reads over QUIC -> durable store: {acked} reads from {cameras} cameras in {quic_secs:.2} s = {quic_rate:.0} reads/s"
     );
 
-    // 2. Raw RocksDB in the same run: the same reads as synced batches of 512.
+    // 2. A 3-node cluster of real processes, replication factor 3.
+    let cluster_rate = if std::env::args().any(|a| a == "--no-cluster") {
+        None
+    } else {
+        Some(cluster_ingest(frames, cameras).await?)
+    };
+
+    // 3. Raw RocksDB in the same run: the same reads as synced batches of 512.
     let raw = RocksStorage::open(&dir.path().join("raw"))?;
     let started = Instant::now();
     for chunk in (0..acked).collect::<Vec<_>>().chunks(512) {
@@ -181,11 +194,17 @@ async fn main() -> Result<()> {
         "raw RocksDB synced batches of 512 puts: {acked} reads in {raw_secs:.2} s = {raw_rate:.0} reads/s"
     );
     println!(
-        "ratio QUIC path / raw RocksDB = {:.2}",
+        "ratio single node over QUIC / raw RocksDB = {:.3}",
         quic_rate / raw_rate
     );
+    if let Some(rate) = cluster_rate {
+        println!(
+            "ratio 3-node cluster (RF 3) over QUIC / raw RocksDB = {:.3}",
+            rate / raw_rate
+        );
+    }
 
-    // 3. Recognition.
+    // 4. Recognition.
     if let Some(_pool) = recognition {
         let files = simulator::list_images(&images)
             .with_context(|| format!("images for the recognition bench: {}", images.display()))?;
@@ -202,6 +221,71 @@ async fn main() -> Result<()> {
         stage_latency(&config, &files)?;
     }
     Ok(())
+}
+
+/// Edge reads/s into a 3-node cluster of real processes (release binary), `cameras` cameras
+/// spread over the nodes.
+async fn cluster_ingest(frames: usize, cameras: usize) -> Result<f64> {
+    use alpr_central::api::admin::NewCamera;
+    use support::cluster::TestCluster;
+    let dir = tempfile::tempdir()?;
+    let mut cluster = TestCluster::new(dir.path(), 20_000);
+    for id in 1..=3 {
+        cluster.start_node(id);
+    }
+    cluster.init(&[1, 2, 3], 16);
+    cluster.wait_status(1, Duration::from_secs(60), "all groups led", |groups| {
+        groups.iter().all(|g| g.caught_up())
+    });
+    let world = support::world(cluster.node(1)).await;
+    let mut secrets = vec![world.camera.secret.clone()];
+    for c in 1..cameras {
+        let camera = world
+            .admin
+            .register_camera(&NewCamera {
+                camera_id: format!("cam-{}", c + 1),
+                agency_id: support::AGENCY.into(),
+                description: String::new(),
+            })
+            .await?;
+        secrets.push(camera.secret);
+    }
+    let servers = cluster.cameras();
+    let trust = cluster.camera_trust();
+    let per_camera = (frames / cameras).max(1);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (c, secret) in secrets.into_iter().enumerate() {
+        let mut own = servers.clone();
+        own.rotate_left(c % servers.len());
+        tasks.push(tokio::spawn(simulator::run(simulator::SimulatorOptions {
+            servers: own,
+            server_name: "localhost".into(),
+            server_cert: trust.clone(),
+            camera_id: format!("cam-{}", c + 1),
+            secret,
+            images: vec![dir.path().join("unused")],
+            fps: None,
+            repeat: per_camera as u32,
+            position: None,
+            edge_reads_only: Some((0..1000).map(|i| format!("CLU{i:04}")).collect()),
+            reconnect_for: Duration::from_secs(30),
+            show_progress: false,
+        })));
+    }
+    let mut acked = 0usize;
+    for t in tasks {
+        acked += t.await??.acknowledged.len();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = acked as f64 / secs;
+    println!(
+        "edge reads over QUIC -> 3-node cluster, RF 3, quorum commit: {acked} reads from {cameras} cameras in {secs:.2} s = {rate:.0} reads/s"
+    );
+    for id in 1..=3 {
+        cluster.node_mut(id).stop();
+    }
+    Ok(rate)
 }
 
 /// Median per-stage latency of one recognizer on the images (one core).

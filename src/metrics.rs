@@ -1,7 +1,8 @@
 //! Prometheus metrics of one node, served at `/metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Every metric the node exports. Cheap to clone (the metrics are shared handles).
@@ -17,6 +18,12 @@ pub struct Metrics {
     pub commit_batch_size: Histogram,
     pub searches: IntCounterVec,
     pub camera_connections: IntCounter,
+    /// Raft appends made durable by one WAL fsync of the shared log (all groups).
+    pub raft_appends_per_fsync: Histogram,
+    /// Per group hosted here: 1 when this node leads it.
+    pub raft_leader: IntGaugeVec,
+    pub raft_term: IntGaugeVec,
+    pub raft_applied_index: IntGaugeVec,
 }
 
 impl Metrics {
@@ -69,6 +76,23 @@ impl Metrics {
         let camera_connections =
             IntCounter::new("camera_connections_total", "Camera connections accepted")
                 .expect("metric");
+        let raft_appends_per_fsync = Histogram::with_opts(
+            HistogramOpts::new(
+                "raft_appends_per_fsync",
+                "Raft log appends (of any group) covered by one fsync",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
+        )
+        .expect("metric");
+        let gauge = |name: &str, help: &str| {
+            IntGaugeVec::new(Opts::new(name, help), &["group"]).expect("metric")
+        };
+        let raft_leader = gauge("raft_leader", "1 when this node leads the group");
+        let raft_term = gauge("raft_term", "Current Raft term of the group on this node");
+        let raft_applied_index = gauge(
+            "raft_applied_index",
+            "Last log index applied by this node's replica of the group",
+        );
         let metrics = Self {
             registry,
             frames_received,
@@ -80,6 +104,10 @@ impl Metrics {
             commit_batch_size,
             searches,
             camera_connections,
+            raft_appends_per_fsync,
+            raft_leader,
+            raft_term,
+            raft_applied_index,
         };
         metrics.register_all();
         metrics
@@ -96,6 +124,10 @@ impl Metrics {
             Box::new(self.commit_batch_size.clone()),
             Box::new(self.searches.clone()),
             Box::new(self.camera_connections.clone()),
+            Box::new(self.raft_appends_per_fsync.clone()),
+            Box::new(self.raft_leader.clone()),
+            Box::new(self.raft_term.clone()),
+            Box::new(self.raft_applied_index.clone()),
         ];
         for c in collectors {
             if let Err(e) = self.registry.register(c) {

@@ -122,6 +122,25 @@ async fn nodes_join_and_leave_and_a_dead_node_is_replaced_with_replicas_rebuilt_
         "node 5's replicas were rebuilt from snapshots"
     );
 
+    // Rolling restart: one node at a time, each back with its data and caught up before the
+    // next goes down; ingest goes on in between.
+    for id in [1, 2, 5] {
+        cluster.node_mut(id).stop();
+        let other = if id == 1 { 2 } else { 1 };
+        stored += stream(&cluster, &world, 50).await;
+        cluster.node_mut(id).spawn();
+        cluster.wait_status(
+            other,
+            Duration::from_secs(60),
+            "restarted node caught up",
+            |groups| {
+                groups
+                    .iter()
+                    .all(|g| g.caught_up() && g.replicas.len() == 3)
+            },
+        );
+    }
+
     // Everything acknowledged is still found, through the new node.
     let login = cluster
         .node(5)

@@ -19,6 +19,7 @@ pub async fn health(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    state.cluster.update_metrics();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

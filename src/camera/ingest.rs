@@ -90,12 +90,7 @@ pub async fn process_frame(
             .map_err(|e| e.to_string())?;
     }
     // A resend of a stored frame is answered from storage without recognizing it again.
-    if let Some(stored) = ctx
-        .cluster
-        .frame(&camera.id, frame.seq)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    if let Some(stored) = ctx.cluster.frame_hint(&camera.id, frame.seq) {
         return Ok(FrameAck {
             reads: acked_reads(&stored),
             duplicate: true,

@@ -96,7 +96,7 @@ impl Cluster {
         let snapshot_every = settings.snapshot_every.max(16);
         std::fs::create_dir_all(data_dir.join("groups"))
             .with_context(|| format!("creating {}", data_dir.join("groups").display()))?;
-        let log = LogDb::open(&data_dir.join("raft-log"))?;
+        let log = LogDb::open(&data_dir.join("raft-log"), metrics.clone())?;
         let raft_config = openraft::Config {
             cluster_name: "alpr-central".into(),
             heartbeat_interval: 150,
@@ -570,23 +570,15 @@ impl Cluster {
         }
     }
 
-    /// The reads recorded for a camera frame, when it was stored before.
-    pub async fn frame(
-        &self,
-        camera_id: &str,
-        seq: u64,
-    ) -> Result<Option<Vec<FrameRead>>, ClusterError> {
-        let layout = self.require_layout()?;
-        let query = GroupQuery::Frame {
-            camera_id: camera_id.to_string(),
-            seq,
-        };
-        match self.query(layout.shard_of_camera(camera_id), query).await? {
-            GroupAnswer::Frame(found) => Ok(found),
-            other => Err(ClusterError::Unavailable(format!(
-                "unexpected answer {other:?}"
-            ))),
-        }
+    /// The reads recorded for a camera frame, if this node's replica of the camera's home shard
+    /// already has it. A hint only (to skip recognizing a resend again): it may be stale or
+    /// absent, and the frame command itself is what deduplicates.
+    pub fn frame_hint(&self, camera_id: &str, seq: u64) -> Option<Vec<FrameRead>> {
+        let layout = self.layout().ok().flatten()?;
+        let replica = self.replica(layout.shard_of_camera(camera_id))?;
+        queries::frame(replica.storage.as_ref(), camera_id, seq)
+            .ok()
+            .flatten()
     }
 
     // ----- peer requests -----
@@ -1065,6 +1057,32 @@ impl Cluster {
         }
     }
 
+    /// Sets the per-group Raft gauges from this node's replicas (before a metrics scrape).
+    pub fn update_metrics(&self) {
+        let replicas: Vec<(GroupId, Replica)> = match self.inner.groups.read() {
+            Ok(groups) => groups.iter().map(|(g, r)| (*g, r.clone())).collect(),
+            Err(_) => return,
+        };
+        let m = &self.inner.metrics;
+        m.raft_leader.reset();
+        m.raft_term.reset();
+        m.raft_applied_index.reset();
+        for (group, replica) in replicas {
+            let name = group_name(group);
+            let raft = replica.raft.metrics().borrow_watched().clone();
+            let leads = raft.current_leader == Some(self.inner.node_id);
+            m.raft_leader
+                .with_label_values(&[&name])
+                .set(i64::from(leads));
+            m.raft_term
+                .with_label_values(&[&name])
+                .set(raft.current_term as i64);
+            m.raft_applied_index
+                .with_label_values(&[&name])
+                .set(raft.last_applied.map(|id| id.index() as i64).unwrap_or(0));
+        }
+    }
+
     /// Stops every group's Raft.
     pub async fn shutdown(&self) {
         let replicas: Vec<Replica> = match self.inner.groups.read() {
@@ -1092,14 +1110,6 @@ fn answer(storage: &dyn Storage, query: &GroupQuery) -> Result<GroupAnswer, Clus
         }
         GroupQuery::Image(id) => {
             GroupAnswer::Image(queries::image(storage, id).map_err(storage_err)?)
-        }
-        GroupQuery::Read(id) => GroupAnswer::Read(
-            queries::read(storage, id)
-                .map_err(storage_err)?
-                .map(Box::new),
-        ),
-        GroupQuery::Frame { camera_id, seq } => {
-            GroupAnswer::Frame(queries::frame(storage, camera_id, *seq).map_err(storage_err)?)
         }
         GroupQuery::AuditEntries { case, limit } => GroupAnswer::Audit(
             queries::audit_entries(storage, case.as_deref(), *limit).map_err(storage_err)?,

@@ -17,6 +17,7 @@ use rocksdb::{
 };
 
 use super::{Entry, GroupId, LogId, TypeConfig, Vote};
+use crate::metrics::Metrics;
 use crate::storage::codec;
 
 const LOGS: &str = "logs";
@@ -36,7 +37,7 @@ pub struct LogDb {
 }
 
 impl LogDb {
-    pub fn open(path: &Path) -> anyhow::Result<Arc<Self>> {
+    pub fn open(path: &Path, metrics: Metrics) -> anyhow::Result<Arc<Self>> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -51,7 +52,7 @@ impl LogDb {
         let flusher_db = db.clone();
         std::thread::Builder::new()
             .name("raft-log-flush".into())
-            .spawn(move || flush_loop(flusher_db, pending))?;
+            .spawn(move || flush_loop(flusher_db, pending, metrics))?;
         Ok(Arc::new(Self { db, flushes }))
     }
 
@@ -100,13 +101,14 @@ impl LogDb {
 }
 
 /// Every append waiting for durability is covered by one fsync of the shared WAL.
-fn flush_loop(db: Arc<DB>, pending: mpsc::Receiver<IOFlushed<TypeConfig>>) {
+fn flush_loop(db: Arc<DB>, pending: mpsc::Receiver<IOFlushed<TypeConfig>>, metrics: Metrics) {
     while let Ok(first) = pending.recv() {
         let mut waiting = vec![first];
         while let Ok(next) = pending.try_recv() {
             waiting.push(next);
         }
         let result = db.flush_wal(true).map_err(|e| e.into_string());
+        metrics.raft_appends_per_fsync.observe(waiting.len() as f64);
         for callback in waiting {
             callback.io_completed(result.clone().map_err(io::Error::other));
         }

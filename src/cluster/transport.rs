@@ -25,7 +25,6 @@ use super::{Applied, GroupId, Node, NodeId, Snapshot, SnapshotMeta, TypeConfig, 
 use crate::camera::protocol::{read_message, write_message};
 use crate::domain::{AuditEntry, ReadId};
 use crate::state::Command;
-use crate::state::command::FrameRead;
 use crate::state::queries::{ReadQuery, ReadSearch};
 
 /// Largest peer message (a snapshot of a shard travels in one).
@@ -36,8 +35,6 @@ pub const MAX_PEER_MESSAGE: u32 = 1 << 30;
 pub enum GroupQuery {
     SearchReads(ReadQuery),
     Image(ReadId),
-    Read(ReadId),
-    Frame { camera_id: String, seq: u64 },
     AuditEntries { case: Option<String>, limit: usize },
     VerifyAudit,
 }
@@ -46,8 +43,6 @@ pub enum GroupQuery {
 pub enum GroupAnswer {
     Reads(ReadSearch),
     Image(Option<Vec<u8>>),
-    Read(Option<Box<crate::domain::Read>>),
-    Frame(Option<Vec<FrameRead>>),
     Audit(Vec<AuditEntry>),
     Verified(Result<u64, String>),
 }
