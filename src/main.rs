@@ -169,10 +169,21 @@ enum ClusterCmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Recompute this node's audit hash chain and report the first broken link.
+    /// Verify the audit log. With --certs and --via: on every node of a cluster (each
+    /// recomputes its chain, records are compared across nodes, signed checkpoints checked).
+    /// Otherwise offline, on the stopped node of --config.
     Verify {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The cluster's certificate directory (operator certificate).
+        #[arg(long, requires = "via")]
+        certs: Option<PathBuf>,
+        /// A node's peer address.
+        #[arg(long, requires = "certs")]
+        via: Option<String>,
+        /// First have fenced nodes repair their audit replica from the quorum.
+        #[arg(long, requires = "via")]
+        repair: bool,
     },
 }
 
@@ -310,13 +321,27 @@ async fn main() -> Result<()> {
                 parse_offset(&utc_offset)?,
                 true,
             )
-            .await?;
-            report.print();
+            .await;
+            cluster.shutdown().await;
+            report?.print();
         }
         Cmd::Audit {
-            command: AuditCmd::Verify { config },
+            command:
+                AuditCmd::Verify {
+                    config,
+                    certs,
+                    via,
+                    repair,
+                },
         } => {
             init_logging("warn");
+            if let (Some(certs), Some(via)) = (certs, via) {
+                let operator = operator::Operator::connect(&certs)?;
+                if !operator.audit_verify(&via, repair).await? {
+                    std::process::exit(1);
+                }
+                return Ok(());
+            }
             let config = Config::load(&config)?;
             let path = config.node.data_dir.join("groups").join("audit");
             if !path.exists() {
@@ -324,9 +349,16 @@ async fn main() -> Result<()> {
             }
             let storage = RocksStorage::open(&path)
                 .context("opening the node's audit replica (stop the node first)")?;
-            match queries::verify_audit_chain(&storage)? {
-                Ok(n) => println!("audit chain intact on node {}: {n} entries", config.node.id),
-                Err(problem) => bail!("audit chain broken on node {}: {problem}", config.node.id),
+            let check = queries::check_audit_chain(&storage, 0, [0; 32])?;
+            match check.broken {
+                None => println!(
+                    "audit chain intact on node {}: {} entries",
+                    config.node.id, check.intact_through
+                ),
+                Some((seq, why)) => bail!(
+                    "audit chain broken on node {} at entry {seq}: {why}",
+                    config.node.id
+                ),
             }
         }
         Cmd::Cluster { command } => {

@@ -16,6 +16,7 @@ use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::ReadPolicy;
 
+use super::audit_guard::{AuditReplicaReport, AuditSigner};
 use super::layout::ClusterLayout;
 use super::log_store::LogDb;
 use super::state_machine::GroupStateMachine;
@@ -31,7 +32,7 @@ use crate::state::command::FrameRead;
 use crate::state::queries::{self, ReadQuery, ReadSearch};
 use crate::state::{Command, Outcome};
 use crate::storage::rocks::RocksStorage;
-use crate::storage::{Storage, codec, keys};
+use crate::storage::{Space, Storage, WriteOp, codec, keys};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -58,6 +59,8 @@ const LEADER_WAIT: Duration = Duration::from_secs(10);
 const SHARD_DEADLINE: Duration = Duration::from_secs(3);
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_HOPS: u8 = 3;
+/// How often each node signs a checkpoint of its audit chain (when the chain grew).
+const AUDIT_CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct Cluster {
@@ -75,6 +78,18 @@ struct Inner {
     creating: tokio::sync::Mutex<()>,
     raft_config: Arc<openraft::Config>,
     metrics: Metrics,
+    audit: AuditIntegrity,
+}
+
+/// This node's side of the audit log's integrity (see `audit_guard`).
+struct AuditIntegrity {
+    signer: AuditSigner,
+    /// Why this node's audit replica is fenced, if it is.
+    fenced: std::sync::Mutex<Option<String>>,
+    /// The chain as far as it was verified here: (entry, hash).
+    verified: std::sync::Mutex<(u64, [u8; 32])>,
+    /// The last entry this node signed a checkpoint for.
+    signed: std::sync::atomic::AtomicU64,
 }
 
 impl Cluster {
@@ -111,6 +126,7 @@ impl Cluster {
         }
         .validate()
         .context("Raft configuration")?;
+        let signer = AuditSigner::load_or_create(&data_dir)?;
         let cluster = Self {
             inner: Arc::new(Inner {
                 node_id,
@@ -123,6 +139,12 @@ impl Cluster {
                 creating: tokio::sync::Mutex::new(()),
                 raft_config: Arc::new(raft_config),
                 metrics,
+                audit: AuditIntegrity {
+                    signer,
+                    fenced: std::sync::Mutex::new(None),
+                    verified: std::sync::Mutex::new((0, [0; 32])),
+                    signed: std::sync::atomic::AtomicU64::new(0),
+                },
             }),
         };
         let existing = cluster
@@ -146,6 +168,16 @@ impl Cluster {
                 .await
                 .map_err(|e| anyhow::anyhow!("initializing the single-node cluster: {e}"))?;
         }
+        let weak = Arc::downgrade(&cluster.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(AUDIT_CHECKPOINT_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                Cluster { inner }.checkpoint_audit().await;
+            }
+        });
         Ok(cluster)
     }
 
@@ -226,6 +258,20 @@ impl Cluster {
         .await
         .map_err(|e| anyhow::anyhow!("starting Raft for {name}: {e}"))?;
         let replica = Replica { raft, storage };
+        if group == AUDIT_GROUP {
+            // A replica whose stored entries no longer recompute must not lead (and so never
+            // sends its version to anyone) until it is repaired from the quorum.
+            let check = queries::check_audit_chain(replica.storage.as_ref(), 0, [0; 32])?;
+            match check.broken {
+                Some((seq, why)) => {
+                    self.fence_audit(&replica, format!("entry {seq} {why}"))
+                        .await
+                }
+                None => {
+                    *lock(&self.inner.audit.verified) = (check.intact_through, check.head);
+                }
+            }
+        }
         if let Ok(mut groups) = self.inner.groups.write() {
             groups.insert(group, replica.clone());
         }
@@ -695,7 +741,221 @@ impl Cluster {
             }
             PeerRequest::DropGroup { group } => self.drop_group(group).await,
             PeerRequest::Status => Ok(PeerReply::Status(self.status().await)),
+            PeerRequest::AuditReport => self.audit_report().map(PeerReply::AuditReport),
+            PeerRequest::AuditDigests { from, limit } => {
+                let replica = self
+                    .replica(AUDIT_GROUP)
+                    .ok_or("this node holds no audit replica")?;
+                queries::audit_record_digests(replica.storage.as_ref(), from, limit.min(50_000))
+                    .map(PeerReply::AuditDigests)
+                    .map_err(|e| e.to_string())
+            }
+            PeerRequest::AuditRepair => self.repair_audit().await.map(PeerReply::Done),
         }
+    }
+
+    // ----- audit integrity -----
+
+    /// Why this node's audit replica is fenced, if it is.
+    pub fn audit_fenced(&self) -> Option<String> {
+        lock(&self.inner.audit.fenced).clone()
+    }
+
+    async fn fence_audit(&self, replica: &Replica, why: String) {
+        tracing::error!(
+            node = self.inner.node_id,
+            "audit replica fenced: {why}; it will not lead the audit group until `alpr-central audit verify --repair`"
+        );
+        replica.raft.runtime_config().elect(false);
+        *lock(&self.inner.audit.fenced) = Some(why);
+        let metrics = replica.raft.metrics().borrow_watched().clone();
+        if metrics.current_leader == Some(self.inner.node_id)
+            && let Some(other) = metrics
+                .membership_config
+                .membership()
+                .voter_ids()
+                .find(|id| *id != self.inner.node_id)
+        {
+            let _ = replica.raft.trigger().transfer_leader(other).await;
+        }
+    }
+
+    /// Verifies the entries applied since the last check and signs a checkpoint of the head.
+    async fn checkpoint_audit(&self) {
+        if self.audit_fenced().is_some() {
+            return;
+        }
+        let Some(replica) = self.replica(AUDIT_GROUP) else {
+            return;
+        };
+        let storage = replica.storage.as_ref();
+        let head = match queries::audit_head(storage) {
+            Ok(Some((seq, _))) => seq,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("reading the audit head: {e}");
+                return;
+            }
+        };
+        if head
+            <= self
+                .inner
+                .audit
+                .signed
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let (after, prev) = *lock(&self.inner.audit.verified);
+        let check = match queries::check_audit_chain(storage, after, prev) {
+            Ok(check) => check,
+            Err(e) => {
+                tracing::warn!("checking the audit chain: {e}");
+                return;
+            }
+        };
+        if let Some((seq, why)) = check.broken {
+            self.fence_audit(&replica, format!("entry {seq} {why}"))
+                .await;
+            return;
+        }
+        *lock(&self.inner.audit.verified) = (check.intact_through, check.head);
+        let checkpoint = self.inner.audit.signer.sign(
+            self.inner.node_id,
+            check.intact_through,
+            check.head,
+            crate::util::now_millis(),
+        );
+        match self
+            .propose_to(AUDIT_GROUP, Command::RecordAuditCheckpoint(checkpoint))
+            .await
+        {
+            Ok(_) => self
+                .inner
+                .audit
+                .signed
+                .store(check.intact_through, std::sync::atomic::Ordering::Relaxed),
+            Err(e) => tracing::debug!("audit checkpoint not recorded yet: {e}"),
+        }
+    }
+
+    /// This node's audit replica, recomputed from what it stores.
+    fn audit_report(&self) -> Result<AuditReplicaReport, String> {
+        let replica = self
+            .replica(AUDIT_GROUP)
+            .ok_or("this node holds no audit replica")?;
+        let storage = replica.storage.as_ref();
+        let applied_through = queries::audit_head(storage)
+            .map_err(|e| e.to_string())?
+            .map(|(seq, _)| seq)
+            .unwrap_or(0);
+        let check = queries::check_audit_chain(storage, 0, [0; 32]).map_err(|e| e.to_string())?;
+        Ok(AuditReplicaReport {
+            node_id: self.inner.node_id,
+            fenced: self.audit_fenced(),
+            applied_through,
+            check,
+        })
+    }
+
+    /// Replaces this fenced node's altered audit entries with the quorum's (read from the audit
+    /// leader, each verified), then lifts the fence and records the repair in the audit log.
+    async fn repair_audit(&self) -> Result<String, String> {
+        let node = self.inner.node_id;
+        let replica = self
+            .replica(AUDIT_GROUP)
+            .ok_or("this node holds no audit replica")?;
+        let Some(why) = self.audit_fenced() else {
+            return Ok(format!(
+                "node {node}: audit replica intact, nothing to repair"
+            ));
+        };
+        if replica.raft.metrics().borrow_watched().current_leader == Some(node) {
+            return Err(format!(
+                "node {node} leads the audit group; it cannot repair from itself"
+            ));
+        }
+        let storage = replica.storage.as_ref();
+        let local_head = queries::audit_head(storage)
+            .map_err(|e| e.to_string())?
+            .map(|(seq, _)| seq)
+            .unwrap_or(0);
+        let mut expected = 1u64;
+        let mut prev = [0u8; 32];
+        let mut replaced = Vec::new();
+        while expected <= local_head {
+            let query = GroupQuery::AuditRange {
+                from: expected,
+                limit: 1_000,
+            };
+            let entries = match self.query(AUDIT_GROUP, query).await {
+                Ok(GroupAnswer::Audit(entries)) => entries,
+                Ok(other) => return Err(format!("unexpected answer {other:?}")),
+                Err(e) => return Err(format!("reading the quorum's audit log: {e}")),
+            };
+            if entries.is_empty() {
+                break;
+            }
+            let mut ops = Vec::new();
+            for entry in entries.into_iter().take_while(|e| e.seq <= local_head) {
+                if entry.seq != expected
+                    || entry.prev_hash != prev
+                    || entry.compute_hash() != entry.hash
+                {
+                    return Err(format!(
+                        "the quorum's copy does not verify at entry {expected}: not repairing from it"
+                    ));
+                }
+                prev = entry.hash;
+                expected += 1;
+                let key = keys::audit(entry.seq);
+                let bytes = codec::encode(&entry).map_err(|e| e.to_string())?;
+                if storage.get(Space::Audit, &key).map_err(|e| e.to_string())?
+                    != Some(bytes.clone())
+                {
+                    replaced.push(entry.seq);
+                    ops.push(WriteOp::Put {
+                        space: Space::Audit,
+                        key,
+                        value: bytes,
+                    });
+                }
+            }
+            storage.write(ops, true).map_err(|e| e.to_string())?;
+        }
+        let check = queries::check_audit_chain(storage, 0, [0; 32]).map_err(|e| e.to_string())?;
+        if let Some((seq, still)) = check.broken {
+            return Err(format!(
+                "node {node}: after replacing {replaced:?} the chain is still broken at entry {seq}: {still}"
+            ));
+        }
+        *lock(&self.inner.audit.verified) = (check.intact_through, check.head);
+        *lock(&self.inner.audit.fenced) = None;
+        replica.raft.runtime_config().elect(true);
+        tracing::warn!(node, ?replaced, "audit replica repaired from the quorum");
+        let draft = crate::domain::audit::AuditDraft {
+            at: crate::util::now_millis(),
+            username: format!("node-{node}"),
+            agency_id: "cluster".into(),
+            action: crate::domain::AuditAction::RepairAudit,
+            parameters: serde_json::json!({ "node": node, "replaced": replaced }).to_string(),
+            case_number: None,
+            justification: None,
+            outcome: crate::domain::AuditOutcome::Allowed,
+            detail: format!("fenced because {why}; entries replaced from the quorum"),
+            result_count: replaced.len() as u64,
+            result_digest: String::new(),
+        };
+        if let Err(e) = self
+            .propose_to(AUDIT_GROUP, Command::AppendAudit(draft))
+            .await
+        {
+            tracing::warn!("recording the audit repair: {e}");
+        }
+        Ok(format!(
+            "node {node}: replaced entries {replaced:?} from the quorum; chain intact through entry {}",
+            check.intact_through
+        ))
     }
 
     /// The replica a Raft message is for; a clustered node creates it on first contact (a new
@@ -1114,8 +1374,18 @@ fn answer(storage: &dyn Storage, query: &GroupQuery) -> Result<GroupAnswer, Clus
         GroupQuery::AuditEntries { case, limit } => GroupAnswer::Audit(
             queries::audit_entries(storage, case.as_deref(), *limit).map_err(storage_err)?,
         ),
-        GroupQuery::VerifyAudit => {
-            GroupAnswer::Verified(queries::verify_audit_chain(storage).map_err(storage_err)?)
+        GroupQuery::AuditRange { from, limit } => GroupAnswer::Audit(
+            queries::audit_range(storage, *from, (*limit).min(10_000)).map_err(storage_err)?,
+        ),
+        GroupQuery::AuditCheckpoints => {
+            GroupAnswer::Checkpoints(queries::audit_checkpoints(storage).map_err(storage_err)?)
         }
     })
+}
+
+/// Locks a mutex whose data stays valid even if a holder panicked.
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -49,7 +49,9 @@ impl LogDb {
                 .map_err(|e| anyhow::anyhow!("opening the Raft log at {}: {e}", path.display()))?,
         );
         let (flushes, pending) = mpsc::channel::<IOFlushed<TypeConfig>>();
-        let flusher_db = db.clone();
+        // The flusher holds the database only while it flushes: the last strong reference is
+        // dropped by whoever closes the node, never by this detached thread at process exit.
+        let flusher_db = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("raft-log-flush".into())
             .spawn(move || flush_loop(flusher_db, pending, metrics))?;
@@ -101,13 +103,20 @@ impl LogDb {
 }
 
 /// Every append waiting for durability is covered by one fsync of the shared WAL.
-fn flush_loop(db: Arc<DB>, pending: mpsc::Receiver<IOFlushed<TypeConfig>>, metrics: Metrics) {
+fn flush_loop(
+    db: std::sync::Weak<DB>,
+    pending: mpsc::Receiver<IOFlushed<TypeConfig>>,
+    metrics: Metrics,
+) {
     while let Ok(first) = pending.recv() {
         let mut waiting = vec![first];
         while let Ok(next) = pending.try_recv() {
             waiting.push(next);
         }
-        let result = db.flush_wal(true).map_err(|e| e.into_string());
+        let result = match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(|e| e.into_string()),
+            None => Err("the Raft log is closed".to_string()),
+        };
         metrics.raft_appends_per_fsync.observe(waiting.len() as f64);
         for callback in waiting {
             callback.io_completed(result.clone().map_err(io::Error::other));

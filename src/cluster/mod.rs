@@ -11,6 +11,7 @@
 //! - [`host`]: the groups of one node, routing of commands and queries, membership changes;
 //! - [`pki`]: the cluster CA and node certificates.
 
+pub mod audit_guard;
 pub mod host;
 pub mod layout;
 pub mod log_store;

@@ -208,6 +208,174 @@ impl Operator {
     }
 }
 
+impl Operator {
+    /// `audit verify` on a cluster: every node recomputes its audit chain, the nodes' stored
+    /// records are compared entry by entry, and the signed checkpoints are checked against the
+    /// quorum's chain. With `repair`, fenced nodes first repair themselves from the quorum.
+    /// Prints a report; returns whether everything verified.
+    pub async fn audit_verify(&self, via: &str, repair: bool) -> Result<bool> {
+        let (statuses, down) = self.statuses(via).await?;
+        let Some(layout) = statuses.iter().find_map(|s| s.layout.clone()) else {
+            bail!("no layout");
+        };
+        let mut ok = true;
+        let reachable: Vec<(NodeId, String)> = layout
+            .nodes
+            .iter()
+            .filter(|(id, _)| !down.iter().any(|(d, _)| d == *id))
+            .map(|(id, addr)| (*id, addr.clone()))
+            .collect();
+        if repair {
+            for (id, addr) in &reachable {
+                match self
+                    .call(addr, PeerRequest::AuditRepair, Duration::from_secs(300))
+                    .await
+                {
+                    Ok(PeerReply::Done(text)) => println!("repair: {text}"),
+                    Ok(other) => println!("repair: node {id}: unexpected answer {other:?}"),
+                    Err(e) => println!("repair: node {id} FAILED: {e:#}"),
+                }
+            }
+        }
+        for (id, why) in &down {
+            println!("node {id}: UNREACHABLE, not verified ({why})");
+            ok = false;
+        }
+        let mut digests = BTreeMap::new();
+        let mut broken_nodes = Vec::new();
+        for (id, addr) in &reachable {
+            let report = match self
+                .call(addr, PeerRequest::AuditReport, Duration::from_secs(120))
+                .await?
+            {
+                PeerReply::AuditReport(r) => r,
+                other => bail!("node {id}: unexpected answer {other:?}"),
+            };
+            let fenced = match &report.fenced {
+                Some(why) => format!(" FENCED (may not lead the audit group: {why})"),
+                None => String::new(),
+            };
+            match &report.check.broken {
+                Some((seq, why)) => {
+                    ok = false;
+                    broken_nodes.push(*id);
+                    println!("node {id}: audit chain BROKEN at entry {seq}: {why}{fenced}");
+                }
+                None => println!(
+                    "node {id}: audit chain intact, {} entries, head {}{fenced}",
+                    report.check.intact_through,
+                    super::audit_guard::short(&report.check.head)
+                ),
+            }
+            if report.fenced.is_some() {
+                ok = false;
+            }
+            let mut records = Vec::new();
+            loop {
+                let from = records
+                    .last()
+                    .map(|d: &crate::state::queries::AuditRecordDigest| d.seq + 1)
+                    .unwrap_or(1);
+                let page = match self
+                    .call(
+                        addr,
+                        PeerRequest::AuditDigests {
+                            from,
+                            limit: 10_000,
+                        },
+                        Duration::from_secs(60),
+                    )
+                    .await?
+                {
+                    PeerReply::AuditDigests(page) => page,
+                    other => bail!("node {id}: unexpected answer {other:?}"),
+                };
+                let done = page.len() < 10_000;
+                records.extend(page);
+                if done {
+                    break;
+                }
+            }
+            digests.insert(*id, records);
+        }
+        let compared: BTreeMap<NodeId, Vec<(u64, [u8; 32])>> = digests
+            .iter()
+            .map(|(id, d)| (*id, d.iter().map(|r| (r.seq, r.record)).collect()))
+            .collect();
+        let (divergences, through) = super::audit_guard::compare_replicas(&compared);
+        for d in &divergences {
+            ok = false;
+            println!(
+                "node {}: stored audit entry {} DIFFERS from the quorum's",
+                d.node_id, d.seq
+            );
+        }
+        if divergences.is_empty() {
+            println!(
+                "{} nodes store identical audit records for entries 1..={through}",
+                compared.len()
+            );
+        }
+        // The quorum's chain: from a node that neither diverges nor is broken.
+        let chain: BTreeMap<u64, [u8; 32]> = digests
+            .iter()
+            .find(|(id, _)| {
+                !broken_nodes.contains(id) && !divergences.iter().any(|d| d.node_id == **id)
+            })
+            .map(|(_, d)| d.iter().map(|r| (r.seq, r.hash)).collect())
+            .unwrap_or_default();
+        let checkpoints = match self
+            .call(
+                via,
+                PeerRequest::Query {
+                    group: super::AUDIT_GROUP,
+                    query: super::transport::GroupQuery::AuditCheckpoints,
+                    hops: 0,
+                },
+                Duration::from_secs(30),
+            )
+            .await
+        {
+            Ok(PeerReply::Answer(super::transport::GroupAnswer::Checkpoints(c))) => c,
+            Ok(other) => bail!("unexpected answer {other:?}"),
+            Err(e) => {
+                println!("checkpoints: NOT READ ({e:#})");
+                return Ok(false);
+            }
+        };
+        let problems =
+            super::audit_guard::check_checkpoints(&checkpoints, |seq| chain.get(&seq).copied());
+        let mut signers: BTreeMap<NodeId, (usize, u64)> = BTreeMap::new();
+        for c in &checkpoints {
+            let entry = signers.entry(c.node_id).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(c.seq);
+        }
+        for (node, (count, last)) in &signers {
+            println!("checkpoints: node {node} signed {count}, the latest at entry {last}");
+        }
+        for problem in &problems {
+            ok = false;
+            println!("checkpoint problem: {problem}");
+        }
+        if problems.is_empty() {
+            println!(
+                "checkpoints: all {} signatures valid and every signed head matches the quorum's chain",
+                checkpoints.len()
+            );
+        }
+        println!(
+            "{}",
+            if ok {
+                "audit log VERIFIED: intact and equal on every node"
+            } else {
+                "audit log verification FAILED (see above)"
+            }
+        );
+        Ok(ok)
+    }
+}
+
 /// Parses "1=127.0.0.1:7001,2=127.0.0.2:7001".
 pub fn parse_members(text: &str) -> Result<BTreeMap<NodeId, String>> {
     let mut nodes = BTreeMap::new();

@@ -206,6 +206,9 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
     ) -> Result<(), io::Error> {
         let data = snapshot.into_inner();
         let records: SnapshotRecords = codec::decode(&data).map_err(io_err)?;
+        if self.group == super::AUDIT_GROUP {
+            refuse_broken_audit_chain(&records)?;
+        }
         let mut ops = Vec::new();
         for (space, key, _) in self.records()? {
             ops.push(WriteOp::Delete {
@@ -250,5 +253,32 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
             meta: file.meta,
             snapshot: Cursor::new(file.data),
         }))
+    }
+}
+
+/// An audit snapshot is installed only when its chain recomputes: a node whose stored audit
+/// entries were altered cannot push them onto another by snapshot.
+fn refuse_broken_audit_chain(records: &SnapshotRecords) -> io::Result<()> {
+    let copy = crate::storage::memory::MemoryStorage::new();
+    let ops = records
+        .iter()
+        .filter_map(|(space, key, value)| {
+            Some(WriteOp::Put {
+                space: *Space::ALL.get(*space as usize)?,
+                key: key.clone(),
+                value: value.clone(),
+            })
+        })
+        .collect();
+    copy.write(ops, false).map_err(io_err)?;
+    let check = crate::state::queries::check_audit_chain(&copy, 0, [0; 32]).map_err(io_err)?;
+    match check.broken {
+        Some((seq, why)) => {
+            tracing::error!("refused an audit snapshot: entry {seq} {why}");
+            Err(io_err(format!(
+                "refusing an audit snapshot whose chain is broken: entry {seq} {why}"
+            )))
+        }
+        None => Ok(()),
     }
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::ClusterLayout;
 use super::{Applied, GroupId, Node, NodeId, Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::camera::protocol::{read_message, write_message};
+use crate::domain::audit::AuditCheckpoint;
 use crate::domain::{AuditEntry, ReadId};
 use crate::state::Command;
 use crate::state::queries::{ReadQuery, ReadSearch};
@@ -35,8 +36,16 @@ pub const MAX_PEER_MESSAGE: u32 = 1 << 30;
 pub enum GroupQuery {
     SearchReads(ReadQuery),
     Image(ReadId),
-    AuditEntries { case: Option<String>, limit: usize },
-    VerifyAudit,
+    AuditEntries {
+        case: Option<String>,
+        limit: usize,
+    },
+    /// Entries from `from` on, oldest first (repair of a fenced replica).
+    AuditRange {
+        from: u64,
+        limit: usize,
+    },
+    AuditCheckpoints,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +53,7 @@ pub enum GroupAnswer {
     Reads(ReadSearch),
     Image(Option<Vec<u8>>),
     Audit(Vec<AuditEntry>),
-    Verified(Result<u64, String>),
+    Checkpoints(Vec<AuditCheckpoint>),
 }
 
 /// One group's Raft state on one node, as `cluster status` shows it.
@@ -138,6 +147,15 @@ pub enum PeerRequest {
         group: GroupId,
     },
     Status,
+    /// Operator: this node's audit replica, recomputed.
+    AuditReport,
+    /// Operator: digests of this node's stored audit records from `from` on.
+    AuditDigests {
+        from: u64,
+        limit: usize,
+    },
+    /// Operator: repair this node's fenced audit replica from the quorum.
+    AuditRepair,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -151,6 +169,8 @@ pub enum PeerReply {
     Initialized { bootstrap_password: Option<String> },
     Status(NodeStatus),
     Done(String),
+    AuditReport(super::audit_guard::AuditReplicaReport),
+    AuditDigests(Vec<crate::state::queries::AuditRecordDigest>),
 }
 
 pub type PeerResponse = Result<PeerReply, String>;

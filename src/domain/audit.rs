@@ -20,6 +20,8 @@ pub enum AuditAction {
     RegisterCamera,
     Import,
     ReadAudit,
+    /// A node's altered audit replica was repaired from the quorum.
+    RepairAudit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,5 +114,43 @@ impl AuditEntry {
             self.result_digest.as_bytes(),
             &self.prev_hash,
         ])
+    }
+}
+
+/// A node's signed statement that its audit chain has head `head` at entry `seq`. Every node
+/// signs one periodically with its own ed25519 key; they are stored in the audit group, so a
+/// later rewrite of the chain on any node contradicts checkpoints signed by the others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpoint {
+    pub node_id: u64,
+    pub seq: u64,
+    pub head: [u8; 32],
+    pub at: Millis,
+    /// The signer's ed25519 public key (32 bytes).
+    pub public_key: Vec<u8>,
+    /// ed25519 signature over [`AuditCheckpoint::message`] (64 bytes).
+    pub signature: Vec<u8>,
+}
+
+impl AuditCheckpoint {
+    /// The bytes signed: a domain label, then node, entry, head and time.
+    pub fn message(node_id: u64, seq: u64, head: &[u8; 32], at: Millis) -> Vec<u8> {
+        let mut message = b"alpr-central audit checkpoint v1".to_vec();
+        message.extend_from_slice(&node_id.to_be_bytes());
+        message.extend_from_slice(&seq.to_be_bytes());
+        message.extend_from_slice(head);
+        message.extend_from_slice(&at.to_be_bytes());
+        message
+    }
+
+    /// Whether the signature is the public key's over this checkpoint.
+    pub fn signature_valid(&self) -> bool {
+        let key =
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.public_key);
+        key.verify(
+            &Self::message(self.node_id, self.seq, &self.head, self.at),
+            &self.signature,
+        )
+        .is_ok()
     }
 }

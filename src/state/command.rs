@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::audit::AuditDraft;
+use crate::domain::audit::{AuditCheckpoint, AuditDraft};
 use crate::domain::{Agency, Camera, Read, ReadId, User};
 use crate::util::Millis;
 
@@ -59,6 +59,9 @@ pub enum Command {
     /// The cluster's nodes, shard count and placement (metadata group).
     SetClusterLayout(crate::cluster::ClusterLayout),
     AppendAudit(AuditDraft),
+    /// A node's signed checkpoint of the audit chain (audit group); stored when its signature
+    /// is valid.
+    RecordAuditCheckpoint(AuditCheckpoint),
 }
 
 impl Command {
@@ -78,6 +81,7 @@ impl Command {
             Command::StoreReads { .. } => "store_reads",
             Command::SetClusterLayout(_) => "set_cluster_layout",
             Command::AppendAudit(_) => "append_audit",
+            Command::RecordAuditCheckpoint(_) => "audit_checkpoint",
         }
     }
 }

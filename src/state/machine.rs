@@ -119,9 +119,9 @@ fn store_reads(
 
 /// The audit chain head as stored.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct AuditHead {
-    seq: u64,
-    hash: [u8; 32],
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: [u8; 32],
 }
 
 /// Applies one command. On `Err` the caller discards this command's writes.
@@ -308,6 +308,20 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 seq,
                 hash: entry.hash,
             })
+        }
+        Command::RecordAuditCheckpoint(checkpoint) => {
+            if !checkpoint.signature_valid() {
+                return Err(ApplyError::Rejected(format!(
+                    "audit checkpoint of node {} at entry {} has an invalid signature",
+                    checkpoint.node_id, checkpoint.seq
+                )));
+            }
+            ws.put_record(
+                Space::AuditIndex,
+                keys::audit_checkpoint(checkpoint.seq, checkpoint.node_id),
+                &checkpoint,
+            )?;
+            Ok(Outcome::Done)
         }
     }
 }
@@ -537,7 +551,12 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(queries::verify_audit_chain(&storage).unwrap(), Ok(5));
+        let intact = queries::check_audit_chain(&storage, 0, [0; 32]).unwrap();
+        assert_eq!((intact.intact_through, intact.broken), (5, None));
+        assert_eq!(
+            queries::audit_head(&storage).unwrap(),
+            Some((5, intact.head))
+        );
         assert_eq!(
             queries::audit_entries(&storage, Some("C-1"), 100)
                 .unwrap()
@@ -557,8 +576,25 @@ mod tests {
                 true,
             )
             .unwrap();
-        let broken = queries::verify_audit_chain(&storage).unwrap().unwrap_err();
-        assert!(broken.contains("entry 3 was altered"), "{broken}");
+        let check = queries::check_audit_chain(&storage, 0, [0; 32]).unwrap();
+        assert_eq!(check.intact_through, 2);
+        let (seq, why) = check.broken.expect("the altered entry is found");
+        assert_eq!(seq, 3);
+        assert!(why.contains("was altered"), "{why}");
+        // Rewriting the entry's own hash too breaks the link of the next one.
+        entry.hash = entry.compute_hash();
+        storage
+            .write(
+                vec![WriteOp::Put {
+                    space: Space::Audit,
+                    key: keys::audit(3),
+                    value: codec::encode(&entry).unwrap(),
+                }],
+                true,
+            )
+            .unwrap();
+        let check = queries::check_audit_chain(&storage, 0, [0; 32]).unwrap();
+        assert_eq!(check.broken.map(|(seq, _)| seq), Some(4));
     }
 
     #[test]

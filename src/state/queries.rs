@@ -279,56 +279,190 @@ pub fn audit_entries(
     Ok(entries)
 }
 
-/// Walks the whole audit chain and returns the number of entries, or the first broken link.
-pub fn verify_audit_chain(storage: &dyn Storage) -> Result<Result<u64, String>, StorageError> {
-    let mut prev = [0u8; 32];
-    let mut expected_seq = 1u64;
-    let mut problem = None;
+/// What walking the audit chain found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChainCheck {
+    /// The last entry that links correctly (0: none).
+    pub intact_through: u64,
+    /// That entry's hash.
+    pub head: [u8; 32],
+    /// The first entry that is altered, missing or does not link, and why.
+    pub broken: Option<(u64, String)>,
+}
+
+/// Walks the audit chain after entry `after` (whose hash is `prev`; 0 and zeros: from the
+/// start), recomputing every hash and link.
+pub fn check_audit_chain(
+    storage: &dyn Storage,
+    after: u64,
+    prev: [u8; 32],
+) -> Result<ChainCheck, StorageError> {
+    let mut check = ChainCheck {
+        intact_through: after,
+        head: prev,
+        broken: None,
+    };
     storage.scan(
         Space::Audit,
-        &keys::audit(0),
+        &keys::audit(after.saturating_add(1)),
         &keys::audit(u64::MAX),
         Order::Ascending,
         &mut |k, v| {
-            if k.len() != 8 {
-                return ControlFlow::Continue(());
-            }
-            let entry: AuditEntry = match codec::decode(v) {
-                Ok(e) => e,
-                Err(e) => {
-                    problem = Some(format!(
-                        "entry at key {} cannot be decoded: {e}",
-                        hex::encode(k)
-                    ));
-                    return ControlFlow::Break(());
+            let expected = check.intact_through + 1;
+            let problem = match (
+                k.try_into().map(u64::from_be_bytes),
+                codec::decode::<AuditEntry>(v),
+            ) {
+                (Err(_), _) => return ControlFlow::Continue(()),
+                (Ok(seq), _) if seq != expected => {
+                    Some(format!("entry {expected} is missing (next stored: {seq})"))
+                }
+                (Ok(_), Err(e)) => Some(format!("cannot be decoded: {e}")),
+                (Ok(_), Ok(entry)) if entry.seq != expected => Some(format!(
+                    "is stored under {expected} but says it is entry {}",
+                    entry.seq
+                )),
+                (Ok(_), Ok(entry)) if entry.prev_hash != check.head => {
+                    Some("does not link to the previous entry".to_string())
+                }
+                (Ok(_), Ok(entry)) if entry.compute_hash() != entry.hash => {
+                    Some("was altered: its hash does not match its content".to_string())
+                }
+                (Ok(_), Ok(entry)) => {
+                    check.intact_through = expected;
+                    check.head = entry.hash;
+                    None
                 }
             };
-            if entry.seq != expected_seq {
-                problem = Some(format!(
-                    "expected entry {expected_seq}, found {}",
-                    entry.seq
-                ));
-            } else if entry.prev_hash != prev {
-                problem = Some(format!(
-                    "entry {} does not link to the previous entry",
-                    entry.seq
-                ));
-            } else if entry.compute_hash() != entry.hash {
-                problem = Some(format!(
-                    "entry {} was altered: its hash does not match its content",
-                    entry.seq
-                ));
+            match problem {
+                Some(why) => {
+                    check.broken = Some((expected, why));
+                    ControlFlow::Break(())
+                }
+                None => ControlFlow::Continue(()),
             }
-            if problem.is_some() {
-                return ControlFlow::Break(());
-            }
-            prev = entry.hash;
-            expected_seq += 1;
-            ControlFlow::Continue(())
         },
     )?;
-    Ok(match problem {
-        Some(p) => Err(p),
-        None => Ok(expected_seq - 1),
-    })
+    Ok(check)
+}
+
+/// The audit chain head as the state machine keeps it: (last entry, its hash).
+pub fn audit_head(storage: &dyn Storage) -> Result<Option<(u64, [u8; 32])>, StorageError> {
+    Ok(
+        get::<crate::state::machine::AuditHead>(storage, Space::Meta, keys::AUDIT_HEAD)?
+            .map(|h| (h.seq, h.hash)),
+    )
+}
+
+/// Up to `limit` audit entries from entry `from` on, oldest first.
+pub fn audit_range(
+    storage: &dyn Storage,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>, StorageError> {
+    let mut entries = Vec::new();
+    let mut failure = None;
+    storage.scan(
+        Space::Audit,
+        &keys::audit(from),
+        &keys::audit(u64::MAX),
+        Order::Ascending,
+        &mut |_, v| {
+            match codec::decode(v) {
+                Ok(entry) => entries.push(entry),
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            if entries.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )?;
+    match failure {
+        Some(e) => Err(StorageError::Corrupt {
+            what: "audit entry".into(),
+            detail: e.to_string(),
+        }),
+        None => Ok(entries),
+    }
+}
+
+/// Up to `limit` (entry, SHA-256 of the stored record, the entry's chain hash as stored; zeros
+/// when it cannot be decoded) from entry `from` on: what replicas compare, byte for byte.
+pub fn audit_record_digests(
+    storage: &dyn Storage,
+    from: u64,
+    limit: usize,
+) -> Result<Vec<AuditRecordDigest>, StorageError> {
+    let mut digests = Vec::new();
+    storage.scan(
+        Space::Audit,
+        &keys::audit(from),
+        &keys::audit(u64::MAX),
+        Order::Ascending,
+        &mut |k, v| {
+            if let Ok(raw) = k.try_into() {
+                let hash = codec::decode::<AuditEntry>(v)
+                    .map(|e| e.hash)
+                    .unwrap_or_default();
+                digests.push(AuditRecordDigest {
+                    seq: u64::from_be_bytes(raw),
+                    record: crate::util::sha256_parts(&[v]),
+                    hash,
+                });
+            }
+            if digests.len() >= limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        },
+    )?;
+    Ok(digests)
+}
+
+/// One stored audit record, as replicas compare it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditRecordDigest {
+    pub seq: u64,
+    /// SHA-256 of the stored bytes.
+    pub record: [u8; 32],
+    /// The chain hash the entry carries.
+    pub hash: [u8; 32],
+}
+
+/// Every signed audit checkpoint, by entry then node.
+pub fn audit_checkpoints(
+    storage: &dyn Storage,
+) -> Result<Vec<crate::domain::audit::AuditCheckpoint>, StorageError> {
+    let prefix = [keys::AUDIT_CHECKPOINT_PREFIX];
+    let mut checkpoints = Vec::new();
+    let mut failure = None;
+    storage.scan(
+        Space::AuditIndex,
+        &prefix,
+        &prefix_end(&prefix),
+        Order::Ascending,
+        &mut |_, v| match codec::decode(v) {
+            Ok(c) => {
+                checkpoints.push(c);
+                ControlFlow::Continue(())
+            }
+            Err(e) => {
+                failure = Some(e);
+                ControlFlow::Break(())
+            }
+        },
+    )?;
+    match failure {
+        Some(e) => Err(StorageError::Corrupt {
+            what: "audit checkpoint".into(),
+            detail: e.to_string(),
+        }),
+        None => Ok(checkpoints),
+    }
 }

@@ -141,6 +141,15 @@ pub fn audit_by_user(username: &str, seq: u64) -> Vec<u8> {
     key
 }
 
+/// `k | seq | node`: signed audit checkpoints, by entry then node (Space::AuditIndex).
+pub fn audit_checkpoint(seq: u64, node_id: u64) -> Vec<u8> {
+    let mut key = vec![AUDIT_CHECKPOINT_PREFIX];
+    key.extend_from_slice(&seq.to_be_bytes());
+    key.extend_from_slice(&node_id.to_be_bytes());
+    key
+}
+pub const AUDIT_CHECKPOINT_PREFIX: u8 = b'k';
+
 #[cfg(test)]
 mod tests {
     use super::*;
