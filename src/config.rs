@@ -21,6 +21,74 @@ pub struct Config {
     pub policy: PolicySection,
     #[serde(default)]
     pub cluster: ClusterSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// What the audit reports take as normal working time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// Local working hours, `HH:MM-HH:MM`; searches outside them are counted in the volume report.
+    pub working_hours: String,
+    /// Working days (`mon` .. `sun`).
+    pub working_days: Vec<String>,
+    /// The local time zone of the working hours, as an offset from UTC (`-05:00`).
+    pub utc_offset: String,
+    /// A search this many minutes or less before the user's logout is "near the end of a session".
+    pub session_end_window_minutes: i64,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        Self {
+            working_hours: "07:00-19:00".into(),
+            working_days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
+            utc_offset: "-05:00".into(),
+            session_end_window_minutes: 10,
+        }
+    }
+}
+
+impl AuditSection {
+    pub fn working_hours(&self) -> Result<crate::state::audit_reports::WorkingHours> {
+        let parse_time = |t: &str| {
+            chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                .with_context(|| format!("audit.working_hours: {t:?} is not HH:MM"))
+        };
+        let (start, end) = self
+            .working_hours
+            .split_once('-')
+            .context("audit.working_hours must look like 07:00-19:00")?;
+        let (start, end) = (parse_time(start)?, parse_time(end)?);
+        if start >= end {
+            bail!("audit.working_hours: the start must be before the end");
+        }
+        let days = self
+            .working_days
+            .iter()
+            .map(|d| {
+                d.parse::<chrono::Weekday>()
+                    .map_err(|_| anyhow::anyhow!("audit.working_days: {d:?} is not a day"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let minutes =
+            crate::util::parse_utc_offset(&self.utc_offset).context("audit.utc_offset")?;
+        let utc_offset = chrono::FixedOffset::east_opt(minutes * 60)
+            .context("audit.utc_offset is out of range")?;
+        if self.session_end_window_minutes < 0 {
+            bail!("audit.session_end_window_minutes must not be negative");
+        }
+        Ok(crate::state::audit_reports::WorkingHours {
+            start,
+            end,
+            days,
+            utc_offset,
+            session_end_window_ms: self.session_end_window_minutes * 60_000,
+        })
+    }
 }
 
 /// This node's place in the cluster. Without `listen` the node is standalone: a cluster of one
@@ -177,6 +245,7 @@ impl Config {
         if self.camera.max_in_flight == 0 {
             bail!("camera.max_in_flight must be at least 1");
         }
+        self.audit.working_hours()?;
         Ok(())
     }
 }

@@ -196,25 +196,6 @@ fn init_logging(default: &str) {
         .init();
 }
 
-fn parse_offset(text: &str) -> Result<i32> {
-    let (sign, rest) = match text.as_bytes().first() {
-        Some(b'-') => (-1, &text[1..]),
-        Some(b'+') => (1, &text[1..]),
-        _ => (1, text),
-    };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    let h: i32 = h
-        .parse()
-        .with_context(|| format!("UTC offset {text:?}: hours"))?;
-    let m: i32 = m
-        .parse()
-        .with_context(|| format!("UTC offset {text:?}: minutes"))?;
-    if h > 14 || m > 59 {
-        bail!("UTC offset {text:?} is out of range");
-    }
-    Ok(sign * (h * 60 + m))
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -318,7 +299,7 @@ async fn main() -> Result<()> {
                 format,
                 &file,
                 &agency,
-                parse_offset(&utc_offset)?,
+                alpr_central::util::parse_utc_offset(&utc_offset)?,
                 true,
             )
             .await;

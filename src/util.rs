@@ -35,3 +35,24 @@ pub fn random_hex(bytes: usize) -> String {
     rand::rngs::OsRng.fill_bytes(&mut buf);
     hex::encode(buf)
 }
+
+/// Parses a UTC offset such as `-05:00`, `+1`, `05:30` into minutes east of UTC.
+pub fn parse_utc_offset(text: &str) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'-') => (-1, &text[1..]),
+        Some(b'+') => (1, &text[1..]),
+        _ => (1, text),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let h: i32 = h
+        .parse()
+        .with_context(|| format!("UTC offset {text:?}: hours"))?;
+    let m: i32 = m
+        .parse()
+        .with_context(|| format!("UTC offset {text:?}: minutes"))?;
+    if h > 14 || m > 59 {
+        anyhow::bail!("UTC offset {text:?} is out of range");
+    }
+    Ok(sign * (h * 60 + m))
+}

@@ -129,7 +129,8 @@ async fn frames_from_a_camera_become_searchable_reads_under_a_justified_audited_
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let entries: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+    let listing: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let entries = listing["entries"].as_array().unwrap();
     let searches: Vec<&serde_json::Value> =
         entries.iter().filter(|e| e["action"] == "search").collect();
     assert_eq!(
@@ -161,8 +162,8 @@ async fn frames_from_a_camera_become_searchable_reads_under_a_justified_audited_
         )
         .await
         .unwrap();
-    let case: Vec<serde_json::Value> = serde_json::from_str(&case).unwrap();
-    assert!(case.len() >= read_plates.len());
+    let case: serde_json::Value = serde_json::from_str(&case).unwrap();
+    assert!(case["entries"].as_array().unwrap().len() >= read_plates.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,8 @@ pub struct ApiState {
     pub policy: PolicySection,
     /// Reads below this confidence are marked low-confidence in results.
     pub min_confidence: f32,
+    /// What the audit volume report takes as working time.
+    pub working_hours: crate::state::audit_reports::WorkingHours,
 }
 
 impl ApiState {
@@ -60,7 +62,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/cameras", web::post().to(admin::register_camera))
                 .route("/search", web::post().to(search::search))
                 .route("/reads/{id}/crop", web::get().to(search::crop))
-                .route("/audit", web::get().to(audit_log::list)),
+                .route("/audit", web::get().to(audit_log::list))
+                .route("/audit/cases/{case}", web::get().to(audit_log::case_file))
+                .route("/audit/reports/{kind}", web::get().to(audit_log::report))
+                .route("/audit/export", web::get().to(audit_log::export)),
         );
 }
 

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::session::{AuditRecord, Caller, acknowledged, audit, require_trained_searcher};
 use super::{ApiError, ApiState};
+use crate::domain::audit::AuditedResult;
 use crate::domain::{Alternate, AuditAction, GeoPoint, Justification, PlatePattern, ReadId};
 use crate::state::queries::{self, ReadQuery};
 use crate::util::format_millis;
@@ -170,6 +171,14 @@ async fn run_search(
         },
         result_count: found.reads.len() as u64,
         result_digest: hex::encode(digest.finalize()),
+        results: found
+            .reads
+            .iter()
+            .map(|read| AuditedResult {
+                read_id: read.id,
+                agency_id: read.agency_id.clone(),
+            })
+            .collect(),
     };
     // The audit entry is durable before any result leaves the node.
     let audit_seq = audit(state, &caller.user, AuditAction::Search, record).await?;

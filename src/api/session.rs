@@ -137,6 +137,7 @@ pub struct AuditRecord {
     pub detail: String,
     pub result_count: u64,
     pub result_digest: String,
+    pub results: Vec<crate::domain::audit::AuditedResult>,
 }
 
 impl AuditRecord {
@@ -188,6 +189,7 @@ pub async fn audit_as(
         detail: record.detail,
         result_count: record.result_count,
         result_digest: record.result_digest,
+        results: record.results,
     };
     match state.cluster.propose(Command::AppendAudit(draft)).await {
         Ok(Outcome::Audited { seq, .. }) => Ok(seq),

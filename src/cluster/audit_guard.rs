@@ -184,6 +184,31 @@ pub fn check_checkpoints(
     problems
 }
 
+/// Whether this node's stored chain contradicts a checkpoint another node signed (a chain
+/// rewritten consistently, every hash recomputed, still differs from what the others signed).
+/// Looks at the checkpoints up to entry `intact_through`; answers the first contradiction.
+pub fn contradicted_checkpoint(
+    storage: &dyn crate::storage::Storage,
+    this_node: NodeId,
+    intact_through: u64,
+) -> Result<Option<String>> {
+    let checkpoints = crate::state::queries::audit_checkpoints(storage)?;
+    for c in checkpoints.iter().filter(|c| {
+        c.node_id != this_node && c.seq >= 1 && c.seq <= intact_through && c.signature_valid()
+    }) {
+        let stored = crate::state::queries::audit_range(storage, c.seq, 1)?;
+        if stored.first().map(|e| e.hash) != Some(c.head) {
+            return Ok(Some(format!(
+                "entry {} differs from the head node {} signed there ({})",
+                c.seq,
+                c.node_id,
+                short(&c.head)
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// The first 12 hex digits of a hash, for reports.
 pub fn short(hash: &[u8; 32]) -> String {
     hex::encode(&hash[..6])

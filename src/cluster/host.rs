@@ -262,12 +262,18 @@ impl Cluster {
             // A replica whose stored entries no longer recompute must not lead (and so never
             // sends its version to anyone) until it is repaired from the quorum.
             let check = queries::check_audit_chain(replica.storage.as_ref(), 0, [0; 32])?;
-            match check.broken {
-                Some((seq, why)) => {
+            let contradicted = super::audit_guard::contradicted_checkpoint(
+                replica.storage.as_ref(),
+                self.inner.node_id,
+                check.intact_through,
+            )?;
+            match (check.broken, contradicted) {
+                (Some((seq, why)), _) => {
                     self.fence_audit(&replica, format!("entry {seq} {why}"))
                         .await
                 }
-                None => {
+                (None, Some(why)) => self.fence_audit(&replica, why).await,
+                (None, None) => {
                     *lock(&self.inner.audit.verified) = (check.intact_through, check.head);
                 }
             }
@@ -923,6 +929,24 @@ impl Cluster {
             }
             storage.write(ops, true).map_err(|e| e.to_string())?;
         }
+        if expected == local_head + 1 {
+            // The chain head the state machine continues from: the quorum's, not the altered one.
+            let head = crate::state::machine::AuditHead {
+                seq: local_head,
+                hash: prev,
+            };
+            let bytes = codec::encode(&head).map_err(|e| e.to_string())?;
+            storage
+                .write(
+                    vec![WriteOp::Put {
+                        space: Space::Meta,
+                        key: keys::AUDIT_HEAD.to_vec(),
+                        value: bytes,
+                    }],
+                    true,
+                )
+                .map_err(|e| e.to_string())?;
+        }
         let check = queries::check_audit_chain(storage, 0, [0; 32]).map_err(|e| e.to_string())?;
         if let Some((seq, still)) = check.broken {
             return Err(format!(
@@ -945,6 +969,7 @@ impl Cluster {
             detail: format!("fenced because {why}; entries replaced from the quorum"),
             result_count: replaced.len() as u64,
             result_digest: String::new(),
+            results: Vec::new(),
         };
         if let Err(e) = self
             .propose_to(AUDIT_GROUP, Command::AppendAudit(draft))
@@ -1371,9 +1396,9 @@ fn answer(storage: &dyn Storage, query: &GroupQuery) -> Result<GroupAnswer, Clus
         GroupQuery::Image(id) => {
             GroupAnswer::Image(queries::image(storage, id).map_err(storage_err)?)
         }
-        GroupQuery::AuditEntries { case, limit } => GroupAnswer::Audit(
-            queries::audit_entries(storage, case.as_deref(), *limit).map_err(storage_err)?,
-        ),
+        GroupQuery::AuditSearch(filter) => {
+            GroupAnswer::AuditPage(queries::audit_search(storage, filter).map_err(storage_err)?)
+        }
         GroupQuery::AuditRange { from, limit } => GroupAnswer::Audit(
             queries::audit_range(storage, *from, (*limit).min(10_000)).map_err(storage_err)?,
         ),

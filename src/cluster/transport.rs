@@ -26,7 +26,7 @@ use crate::camera::protocol::{read_message, write_message};
 use crate::domain::audit::AuditCheckpoint;
 use crate::domain::{AuditEntry, ReadId};
 use crate::state::Command;
-use crate::state::queries::{ReadQuery, ReadSearch};
+use crate::state::queries::{AuditFilter, AuditPage, ReadQuery, ReadSearch};
 
 /// Largest peer message (a snapshot of a shard travels in one).
 pub const MAX_PEER_MESSAGE: u32 = 1 << 30;
@@ -36,10 +36,7 @@ pub const MAX_PEER_MESSAGE: u32 = 1 << 30;
 pub enum GroupQuery {
     SearchReads(ReadQuery),
     Image(ReadId),
-    AuditEntries {
-        case: Option<String>,
-        limit: usize,
-    },
+    AuditSearch(AuditFilter),
     /// Entries from `from` on, oldest first (repair of a fenced replica).
     AuditRange {
         from: u64,
@@ -53,6 +50,7 @@ pub enum GroupAnswer {
     Reads(ReadSearch),
     Image(Option<Vec<u8>>),
     Audit(Vec<AuditEntry>),
+    AuditPage(AuditPage),
     Checkpoints(Vec<AuditCheckpoint>),
 }
 

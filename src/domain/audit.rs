@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ReadId;
 use crate::util::{Millis, sha256_parts};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,8 +21,29 @@ pub enum AuditAction {
     RegisterCamera,
     Import,
     ReadAudit,
+    /// An export of audit entries (JSON lines or CSV) for a state audit.
+    ExportAudit,
     /// A node's altered audit replica was repaired from the quorum.
     RepairAudit,
+}
+
+impl AuditAction {
+    /// The action as the API and exports spell it (`search`, `login_failed`, ...).
+    pub fn name(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("{self:?}"))
+    }
+}
+
+/// One read a search returned, as its audit entry keeps it: the case file shows the result
+/// set, and the source agency can see who searched its data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditedResult {
+    pub read_id: ReadId,
+    /// The read's source agency.
+    pub agency_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +72,8 @@ pub struct AuditEntry {
     pub result_count: u64,
     /// SHA-256 over the ids of the results returned, hex.
     pub result_digest: String,
+    /// The results returned (searches), in the order returned.
+    pub results: Vec<AuditedResult>,
     pub prev_hash: [u8; 32],
     pub hash: [u8; 32],
 }
@@ -68,6 +92,7 @@ pub struct AuditDraft {
     pub detail: String,
     pub result_count: u64,
     pub result_digest: String,
+    pub results: Vec<AuditedResult>,
 }
 
 impl AuditDraft {
@@ -86,6 +111,7 @@ impl AuditDraft {
             detail: self.detail,
             result_count: self.result_count,
             result_digest: self.result_digest,
+            results: self.results,
             prev_hash,
             hash: [0; 32],
         };
@@ -99,6 +125,12 @@ impl AuditEntry {
     pub fn compute_hash(&self) -> [u8; 32] {
         let action = serde_json::to_string(&self.action).unwrap_or_default();
         let outcome = serde_json::to_string(&self.outcome).unwrap_or_default();
+        let mut results = Vec::with_capacity(self.results.len() * 32);
+        for r in &self.results {
+            results.extend_from_slice(&r.read_id.0);
+            results.extend_from_slice(&(r.agency_id.len() as u64).to_be_bytes());
+            results.extend_from_slice(r.agency_id.as_bytes());
+        }
         sha256_parts(&[
             &self.seq.to_be_bytes(),
             &self.at.to_be_bytes(),
@@ -112,6 +144,8 @@ impl AuditEntry {
             self.detail.as_bytes(),
             &self.result_count.to_be_bytes(),
             self.result_digest.as_bytes(),
+            &(self.results.len() as u64).to_be_bytes(),
+            &results,
             &self.prev_hash,
         ])
     }

@@ -283,18 +283,9 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 None => (1, [0u8; 32]),
             };
             let entry = draft.seal(seq, prev);
-            if let Some(case) = &entry.case_number {
-                ws.put(
-                    Space::AuditIndex,
-                    keys::audit_by_case(case, seq),
-                    Vec::new(),
-                );
+            for key in audit_index_keys(&entry) {
+                ws.put(Space::AuditIndex, key, Vec::new());
             }
-            ws.put(
-                Space::AuditIndex,
-                keys::audit_by_user(&entry.username, seq),
-                Vec::new(),
-            );
             ws.put_record(Space::Audit, keys::audit(seq), &entry)?;
             ws.put_record(
                 Space::Meta,
@@ -324,6 +315,29 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
             Ok(Outcome::Done)
         }
     }
+}
+
+/// The index keys of an audit entry: case, user, agency, the source agencies of its results,
+/// refusal, time.
+fn audit_index_keys(entry: &crate::domain::AuditEntry) -> Vec<Vec<u8>> {
+    let seq = entry.seq;
+    let mut index = vec![
+        keys::audit_index(keys::AUDIT_BY_USER, &entry.username, seq),
+        keys::audit_index(keys::AUDIT_BY_AGENCY, &entry.agency_id, seq),
+        keys::audit_by_time(entry.at, seq),
+    ];
+    if let Some(case) = &entry.case_number {
+        index.push(keys::audit_index(keys::AUDIT_BY_CASE, case, seq));
+    }
+    if entry.outcome == crate::domain::AuditOutcome::Refused {
+        index.push(keys::audit_index(keys::AUDIT_REFUSED, "", seq));
+    }
+    let sources: std::collections::BTreeSet<&str> =
+        entry.results.iter().map(|r| r.agency_id.as_str()).collect();
+    for agency in sources {
+        index.push(keys::audit_index(keys::AUDIT_BY_DATA_AGENCY, agency, seq));
+    }
+    index
 }
 
 fn update_user(
@@ -530,6 +544,133 @@ mod tests {
     }
 
     #[test]
+    fn audit_listings_use_each_index_and_filter_the_rest() {
+        use crate::domain::audit::AuditedResult;
+        use crate::state::queries::{AuditFilter, audit_search};
+        let storage = MemoryStorage::new();
+        /// (user, agency, case, outcome, sources of the results)
+        type Logged<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            AuditOutcome,
+            &'a [&'a str],
+        );
+        let log: [Logged; 6] = [
+            ("ann", "A", Some("C-1"), AuditOutcome::Allowed, &["B", "A"]),
+            ("ann", "A", Some("C-2"), AuditOutcome::Allowed, &["A"]),
+            ("bob", "B", Some("C-1"), AuditOutcome::Allowed, &["B"]),
+            ("bob", "B", None, AuditOutcome::Refused, &[]),
+            ("cy", "C", Some("C-3"), AuditOutcome::Allowed, &["B"]),
+            ("ann", "A", None, AuditOutcome::Refused, &[]),
+        ];
+        for (i, (user, agency, case, outcome, sources)) in log.iter().enumerate() {
+            commit(
+                &storage,
+                Command::AppendAudit(AuditDraft {
+                    at: 1000 * i as i64,
+                    username: user.to_string(),
+                    agency_id: agency.to_string(),
+                    action: AuditAction::Search,
+                    parameters: String::new(),
+                    case_number: case.map(str::to_string),
+                    justification: None,
+                    outcome: outcome.clone(),
+                    detail: String::new(),
+                    result_count: sources.len() as u64,
+                    result_digest: String::new(),
+                    results: sources
+                        .iter()
+                        .map(|a| AuditedResult {
+                            read_id: crate::domain::ReadId([i as u8; 16]),
+                            agency_id: a.to_string(),
+                        })
+                        .collect(),
+                }),
+            )
+            .unwrap();
+        }
+        let seqs = |filter: AuditFilter| -> Vec<u64> {
+            let filter = AuditFilter {
+                limit: 100,
+                ..filter
+            };
+            audit_search(&storage, &filter)
+                .unwrap()
+                .entries
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        let case = |c: &str| Some(c.to_string());
+        assert_eq!(
+            seqs(AuditFilter {
+                case_number: case("C-1"),
+                ..Default::default()
+            }),
+            vec![3, 1],
+            "newest first"
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                case_number: case("C-1"),
+                oldest_first: true,
+                ..Default::default()
+            }),
+            vec![1, 3]
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                username: case("ann"),
+                outcome: Some(AuditOutcome::Refused),
+                ..Default::default()
+            }),
+            vec![6]
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                data_agency: case("B"),
+                ..Default::default()
+            }),
+            vec![5, 3, 1],
+            "who searched agency B's data"
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                data_agency: case("B"),
+                agency_id: case("C"),
+                ..Default::default()
+            }),
+            vec![5]
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                outcome: Some(AuditOutcome::Refused),
+                ..Default::default()
+            }),
+            vec![6, 4]
+        );
+        assert_eq!(
+            seqs(AuditFilter {
+                from: Some(1000),
+                to: Some(3000),
+                ..Default::default()
+            }),
+            vec![4, 3, 2]
+        );
+        let page = audit_search(
+            &storage,
+            &AuditFilter {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(page.entries.len(), 2);
+        assert!(page.truncated);
+    }
+
+    #[test]
     fn the_audit_chain_verifies_and_an_altered_entry_is_detected() {
         let storage = MemoryStorage::new();
         for i in 0..5 {
@@ -547,6 +688,7 @@ mod tests {
                     detail: String::new(),
                     result_count: i as u64,
                     result_digest: String::new(),
+                    results: Vec::new(),
                 }),
             )
             .unwrap();
@@ -556,12 +698,6 @@ mod tests {
         assert_eq!(
             queries::audit_head(&storage).unwrap(),
             Some((5, intact.head))
-        );
-        assert_eq!(
-            queries::audit_entries(&storage, Some("C-1"), 100)
-                .unwrap()
-                .len(),
-            5
         );
         let mut entry: crate::domain::AuditEntry =
             codec::decode(&storage.get(Space::Audit, &keys::audit(3)).unwrap().unwrap()).unwrap();

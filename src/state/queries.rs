@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Agency, Camera, PlatePattern, Read, ReadId, User};
+use crate::domain::{AuditAction, AuditOutcome};
 use crate::storage::{Order, Space, Storage, StorageError, codec, keys, prefix_end};
 use crate::util::Millis;
 
@@ -224,59 +225,141 @@ fn timed_range(kind: u8, component: &str, from: Millis, to: Millis) -> (Vec<u8>,
     (start, end, true)
 }
 
-/// Audit entries, newest first, optionally only those of one case.
-pub fn audit_entries(
+/// Which audit entries to list: every given criterion must hold. The most selective index
+/// that fits is scanned (case, user, source agency of the results, acting agency, refusals,
+/// time) and the other criteria filter what it yields.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditFilter {
+    pub case_number: Option<String>,
+    pub username: Option<String>,
+    /// The acting user's agency.
+    pub agency_id: Option<String>,
+    /// The source agency of at least one read the action returned.
+    pub data_agency: Option<String>,
+    pub action: Option<AuditAction>,
+    pub outcome: Option<AuditOutcome>,
+    /// Bounds on the time the entry was recorded (inclusive).
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub limit: usize,
+    /// Oldest first (case files, exports) instead of newest first.
+    pub oldest_first: bool,
+}
+
+impl AuditFilter {
+    pub fn matches(&self, entry: &AuditEntry) -> bool {
+        let same = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+        same(&self.username, &entry.username)
+            && same(&self.agency_id, &entry.agency_id)
+            && self
+                .case_number
+                .as_ref()
+                .is_none_or(|c| entry.case_number.as_ref() == Some(c))
+            && self
+                .data_agency
+                .as_ref()
+                .is_none_or(|a| entry.results.iter().any(|r| &r.agency_id == a))
+            && self.action.as_ref().is_none_or(|a| *a == entry.action)
+            && self.outcome.as_ref().is_none_or(|o| *o == entry.outcome)
+            && self.from.is_none_or(|from| entry.at >= from)
+            && self.to.is_none_or(|to| entry.at <= to)
+    }
+
+    /// The index range to scan: (start, end) keys of Space::AuditIndex.
+    fn index_range(&self) -> (Vec<u8>, Vec<u8>) {
+        let indexed = [
+            (keys::AUDIT_BY_CASE, &self.case_number),
+            (keys::AUDIT_BY_USER, &self.username),
+            (keys::AUDIT_BY_DATA_AGENCY, &self.data_agency),
+            (keys::AUDIT_BY_AGENCY, &self.agency_id),
+        ];
+        if let Some((kind, Some(component))) = indexed.iter().find(|(_, c)| c.is_some()) {
+            let prefix = keys::audit_index_prefix(*kind, component);
+            let end = prefix_end(&prefix);
+            return (prefix, end);
+        }
+        if self.outcome == Some(AuditOutcome::Refused) {
+            let prefix = keys::audit_index_prefix(keys::AUDIT_REFUSED, "");
+            let end = prefix_end(&prefix);
+            return (prefix, end);
+        }
+        let start = keys::audit_by_time(self.from.unwrap_or(Millis::MIN), 0);
+        let end = keys::audit_by_time(self.to.unwrap_or(Millis::MAX), u64::MAX);
+        (start, end)
+    }
+}
+
+/// Audit entries that matched a filter.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// More entries match than were returned (the limit, or the scan bound, was reached).
+    pub truncated: bool,
+}
+
+/// At most this many index entries are examined for one audit listing.
+pub const MAX_AUDIT_SCAN: usize = 2_000_000;
+
+/// The audit entries matching `filter`, newest first unless `oldest_first`. The index is read
+/// in runs of keys, then the entries fetched (never a lookup inside a scan).
+pub fn audit_search(
     storage: &dyn Storage,
-    case_number: Option<&str>,
-    limit: usize,
-) -> Result<Vec<AuditEntry>, StorageError> {
-    let mut seqs = Vec::new();
-    match case_number {
-        Some(case) => {
-            let prefix = keys::audit_case_prefix(case);
-            storage.scan(
-                Space::AuditIndex,
-                &prefix,
-                &prefix_end(&prefix),
-                Order::Descending,
-                &mut |k, _| {
-                    if let Ok(raw) = k[prefix.len()..].try_into() {
-                        seqs.push(u64::from_be_bytes(raw));
-                    }
-                    if seqs.len() >= limit {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                },
-            )?;
+    filter: &AuditFilter,
+) -> Result<AuditPage, StorageError> {
+    const RUN: usize = 1024;
+    let (mut start, mut end) = filter.index_range();
+    let order = if filter.oldest_first {
+        Order::Ascending
+    } else {
+        Order::Descending
+    };
+    let limit = filter.limit.max(1);
+    let mut page = AuditPage::default();
+    let mut examined = 0usize;
+    loop {
+        let mut run: Vec<Vec<u8>> = Vec::with_capacity(RUN);
+        storage.scan(Space::AuditIndex, &start, &end, order, &mut |k, _| {
+            run.push(k.to_vec());
+            if run.len() == RUN {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        let exhausted = run.len() < RUN;
+        for key in &run {
+            examined += 1;
+            if examined > MAX_AUDIT_SCAN {
+                page.truncated = true;
+                return Ok(page);
+            }
+            let Some(seq) = key
+                .len()
+                .checked_sub(8)
+                .and_then(|at| key[at..].try_into().ok())
+                .map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            if let Some(entry) = get::<AuditEntry>(storage, Space::Audit, &keys::audit(seq))?
+                && filter.matches(&entry)
+            {
+                if page.entries.len() == limit {
+                    page.truncated = true;
+                    return Ok(page);
+                }
+                page.entries.push(entry);
+            }
         }
-        None => {
-            storage.scan(
-                Space::Audit,
-                &keys::audit(0),
-                &keys::audit(u64::MAX),
-                Order::Descending,
-                &mut |k, _| {
-                    if let Ok(raw) = k.try_into() {
-                        seqs.push(u64::from_be_bytes(raw));
-                    }
-                    if seqs.len() >= limit {
-                        ControlFlow::Break(())
-                    } else {
-                        ControlFlow::Continue(())
-                    }
-                },
-            )?;
+        match (exhausted, run.last()) {
+            (false, Some(last)) if filter.oldest_first => {
+                start = last.clone();
+                start.push(0);
+            }
+            (false, Some(last)) => end = last.clone(),
+            _ => return Ok(page),
         }
     }
-    let mut entries = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        if let Some(entry) = get(storage, Space::Audit, &keys::audit(seq))? {
-            entries.push(entry);
-        }
-    }
-    Ok(entries)
 }
 
 /// What walking the audit chain found.

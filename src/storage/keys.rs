@@ -118,25 +118,41 @@ pub fn audit(seq: u64) -> Vec<u8> {
     seq.to_be_bytes().to_vec()
 }
 
-/// `c | case | 0 | seq`: audit entries of one case.
-pub fn audit_by_case(case_number: &str, seq: u64) -> Vec<u8> {
-    let mut key = audit_case_prefix(case_number);
+/// Secondary indexes over the audit log (Space::AuditIndex), each `kind | component | 0 | seq`
+/// (no component for time and refusals), scanned newest first.
+pub const AUDIT_BY_CASE: u8 = b'c';
+/// The acting user.
+pub const AUDIT_BY_USER: u8 = b'u';
+/// The acting user's agency.
+pub const AUDIT_BY_AGENCY: u8 = b'a';
+/// The source agency of a read the action returned (searches): who looked at whose data.
+pub const AUDIT_BY_DATA_AGENCY: u8 = b'd';
+/// Refused actions only.
+pub const AUDIT_REFUSED: u8 = b'r';
+/// `t | time | seq`: every entry by the time it was recorded.
+pub const AUDIT_BY_TIME: u8 = b't';
+
+/// The key of entry `seq` in the audit index `kind` for `component`.
+pub fn audit_index(kind: u8, component: &str, seq: u64) -> Vec<u8> {
+    let mut key = audit_index_prefix(kind, component);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
 
-pub fn audit_case_prefix(case_number: &str) -> Vec<u8> {
-    let mut key = vec![b'c'];
-    key.extend_from_slice(case_number.as_bytes());
-    key.push(SEP);
+/// Every key of audit index `kind` for `component`, oldest to newest.
+pub fn audit_index_prefix(kind: u8, component: &str) -> Vec<u8> {
+    let mut key = vec![kind];
+    if kind != AUDIT_REFUSED && kind != AUDIT_BY_TIME {
+        key.extend_from_slice(component.as_bytes());
+        key.push(SEP);
+    }
     key
 }
 
-/// `u | username | 0 | seq`: audit entries of one user.
-pub fn audit_by_user(username: &str, seq: u64) -> Vec<u8> {
-    let mut key = vec![b'u'];
-    key.extend_from_slice(username.as_bytes());
-    key.push(SEP);
+/// `t | time | seq`: entry `seq`, recorded at `at`.
+pub fn audit_by_time(at: Millis, seq: u64) -> Vec<u8> {
+    let mut key = vec![AUDIT_BY_TIME];
+    key.extend_from_slice(&time_bytes(at));
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }

@@ -116,6 +116,34 @@ snapshot_every = {snap}
         (out.status.success(), text)
     }
 
+    /// `alpr-central audit verify --certs ... --via <node via>` (with `--repair`); answers
+    /// (success, stdout + stderr).
+    pub fn audit_verify(&self, via: u64, repair: bool) -> (bool, String) {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["audit", "verify", "--certs"])
+            .arg(&self.certs)
+            .args(["--via", &self.peers[&via]])
+            .env("RUST_BACKTRACE", "0");
+        if repair {
+            cmd.arg("--repair");
+        }
+        let out = cmd.output().expect("run audit verify");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// With node `id` stopped: its audit replica, opened straight from its RocksDB files.
+    pub fn audit_replica(&self, id: u64) -> RocksStorage {
+        RocksStorage::open(&self.dir.join(format!("node-{id}/data/groups/audit")))
+            .expect("open the audit replica")
+    }
+
     /// `cluster init` over `ids` through the first of them.
     pub fn init(&self, ids: &[u64], shards: u32) -> String {
         let members: Vec<String> = ids
