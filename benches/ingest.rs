@@ -72,13 +72,13 @@ async fn main() -> Result<()> {
     .await?;
     let secret = "bench-secret";
     let hash = alpr_central::policy::password::hash(secret).map_err(anyhow::Error::msg)?;
-    log.propose(Command::CreateAgency(Agency {
-        id: "BENCH".into(),
-        name: "Bench".into(),
-        contributing: true,
-        contact: "-".into(),
-        created_at: now_millis(),
-    }))
+    log.propose(Command::CreateAgency(Agency::new(
+        "BENCH",
+        "Bench",
+        true,
+        "-",
+        now_millis(),
+    )))
     .await?;
     for c in 0..cameras {
         log.propose(Command::RegisterCamera(Camera {

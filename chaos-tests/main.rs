@@ -148,13 +148,12 @@ async fn kill_9_of_a_shard_leader_mid_stream_loses_no_acknowledged_read_and_repl
 
     // A search through a surviving node sees every acknowledged read, from every shard.
     let survivor = if victim == 1 { 2 } else { 1 };
-    let login = cluster
+    let officer = cluster
         .node(survivor)
-        .client()
-        .login("officer1", STRONG)
+        .client_with_keys_of(&world.officer)
+        .session("officer1", STRONG)
         .await
         .unwrap();
-    let officer = cluster.node(survivor).client().with_token(&login.token);
     let found = officer.search(&by_camera("cam-1")).await.unwrap();
     assert!(
         found.complete,

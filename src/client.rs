@@ -2,13 +2,14 @@
 //! the integration tests use it as a partner agency's software would use the API.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::admin::{CreatedUser, NewAgency, NewCamera, NewUser, RegisteredCamera};
-use crate::api::auth::{LoginResponse, TermsView};
+use crate::api::auth::{LoginResponse, Me, TermsView, TotpEnrolmentView};
 use crate::api::search::{SearchRequest, SearchResponse};
 
 /// An HTTP status and the API's JSON error body.
@@ -19,11 +20,19 @@ pub struct ApiFailure {
     pub body: String,
 }
 
+/// The TOTP secrets of the accounts this client set up, and the last time step each used:
+/// what an authenticator app holds. Clones of a client share it.
+#[derive(Default)]
+struct Keychain {
+    secrets: std::collections::HashMap<String, (String, u64)>,
+}
+
 #[derive(Clone)]
 pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    keychain: Arc<Mutex<Keychain>>,
 }
 
 impl ApiClient {
@@ -41,7 +50,82 @@ impl ApiClient {
             http,
             base: format!("https://{addr}"),
             token: None,
+            keychain: Arc::default(),
         })
+    }
+
+    /// A client of another node (trusting its certificate) sharing this one's keychain.
+    pub fn at(&self, addr: &str, cert: &Path) -> Result<Self> {
+        Ok(Self {
+            keychain: self.keychain.clone(),
+            ..Self::new(addr, cert)?
+        })
+    }
+
+    /// Logs in and returns a client holding the new session.
+    pub async fn session(&self, username: &str, password: &str) -> Result<ApiClient> {
+        let login = self.login(username, password).await?;
+        Ok(self.with_token(&login.token))
+    }
+
+    /// Remembers `username`'s TOTP secret (base32), as an authenticator app would.
+    pub fn remember_totp(&self, username: &str, secret_base32: &str) {
+        if let Ok(mut keychain) = self.keychain.lock() {
+            keychain
+                .secrets
+                .insert(username.to_string(), (secret_base32.to_string(), 0));
+        }
+    }
+
+    /// The TOTP secret this client holds for `username`.
+    pub fn totp_secret(&self, username: &str) -> Option<String> {
+        let keychain = self.keychain.lock().ok()?;
+        keychain.secrets.get(username).map(|(s, _)| s.clone())
+    }
+
+    /// A code for `username` the server has not seen yet: the current step's, or the next
+    /// one's (accepted with one step of skew) when the current one was used; waits for a
+    /// fresh step when both were.
+    async fn next_totp_code(&self, username: &str) -> Result<Option<(String, u64)>> {
+        use crate::policy::totp::{STEP_SECONDS, code_at};
+        loop {
+            let now = crate::util::now_millis() as u64 / 1000;
+            let step = now / STEP_SECONDS;
+            let pick = {
+                let mut keychain = self
+                    .keychain
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("keychain lock poisoned"))?;
+                let Some((secret, last)) = keychain.secrets.get_mut(username) else {
+                    return Ok(None);
+                };
+                let use_step = step.max(*last + 1);
+                if use_step <= step + 1 {
+                    let code =
+                        code_at(secret, use_step * STEP_SECONDS).map_err(anyhow::Error::msg)?;
+                    Some((code, use_step))
+                } else {
+                    None
+                }
+            };
+            match pick {
+                Some(code) => return Ok(Some(code)),
+                None => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// The same client without a session (to log someone else in, with the same keychain).
+    pub fn without_session(&self) -> Self {
+        Self {
+            token: None,
+            ..self.clone()
+        }
+    }
+
+    /// The session token this client sends, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
     }
 
     pub fn with_token(&self, token: &str) -> Self {
@@ -94,10 +178,63 @@ impl ApiClient {
             .with_context(|| format!("decoding the answer of {path}: {text}"))
     }
 
+    /// Records that the server accepted `username`'s code of `step`.
+    fn totp_used(&self, username: &str, step: u64) {
+        if let Ok(mut keychain) = self.keychain.lock()
+            && let Some((_, last)) = keychain.secrets.get_mut(username)
+        {
+            *last = (*last).max(step);
+        }
+    }
+
+    /// Logs in, adding the second-factor code when this client holds the user's secret.
     pub async fn login(&self, username: &str, password: &str) -> Result<LoginResponse> {
-        let body = serde_json::json!({"username": username, "password": password});
-        self.call(reqwest::Method::POST, "/api/v1/login", Some(&body))
-            .await
+        let username = username.to_ascii_lowercase();
+        let mut body = serde_json::json!({"username": username, "password": password});
+        let code = self.next_totp_code(&username).await?;
+        if let Some((code, _)) = &code {
+            body["totp"] = serde_json::Value::String(code.clone());
+        }
+        let answer = self
+            .call(reqwest::Method::POST, "/api/v1/login", Some(&body))
+            .await;
+        if let (Ok(_), Some((_, step))) = (&answer, code) {
+            self.totp_used(&username, step);
+        }
+        answer
+    }
+
+    /// Sets up the second factor of the logged-in user and keeps its secret.
+    pub async fn enroll_totp(&self, username: &str) -> Result<TotpEnrolmentView> {
+        let enrolment: TotpEnrolmentView = self
+            .call::<(), _>(reqwest::Method::POST, "/api/v1/totp/enroll", None)
+            .await?;
+        self.remember_totp(&username.to_ascii_lowercase(), &enrolment.secret_base32);
+        let username = username.to_ascii_lowercase();
+        let (code, step) = self
+            .next_totp_code(&username)
+            .await?
+            .context("the enrolled secret is missing")?;
+        let body = serde_json::json!({ "code": code });
+        self.call::<_, ()>(reqwest::Method::POST, "/api/v1/totp/confirm", Some(&body))
+            .await?;
+        self.totp_used(&username, step);
+        Ok(enrolment)
+    }
+
+    /// A GET of `path` decoded as `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call::<(), _>(reqwest::Method::GET, path, None).await
+    }
+
+    /// A request with a JSON body; the answer decoded as `T` (`()` for no content).
+    pub async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.call(method, path, Some(body)).await
     }
 
     pub async fn change_password(&self, current: &str, new: &str) -> Result<()> {
@@ -137,8 +274,37 @@ impl ApiClient {
             .await
     }
 
-    /// Logs in with a one-time password, sets `new_password`, accepts the current terms,
-    /// and returns a client holding the session.
+    /// A search and the server's `Server-Timing` header (time in the shards, time to commit
+    /// the audit entry).
+    pub async fn search_timed(
+        &self,
+        request: &SearchRequest,
+    ) -> Result<(SearchResponse, Option<String>)> {
+        let mut call = self
+            .http
+            .post(format!("{}/api/v1/search", self.base))
+            .json(request);
+        if let Some(token) = &self.token {
+            call = call.bearer_auth(token);
+        }
+        let response = call.send().await.context("calling /api/v1/search")?;
+        let status = response.status().as_u16();
+        let timing = response
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(ApiFailure { status, body: text }.into());
+        }
+        let found = serde_json::from_str(&text).context("decoding the search answer")?;
+        Ok((found, timing))
+    }
+
+    /// Logs in with a one-time password, sets `new_password`, sets up the TOTP second factor
+    /// (kept in this client's keychain), accepts the current terms, and returns a client
+    /// holding the session.
     pub async fn activate(
         &self,
         username: &str,
@@ -152,12 +318,18 @@ impl ApiClient {
                 .change_password(one_time_password, new_password)
                 .await?;
         }
+        if !first.second_factor_enrolled {
+            session.enroll_totp(username).await?;
+        }
         let terms = session.terms().await?;
         session.accept_terms(terms.version).await?;
-        let again = self.login(username, new_password).await?;
-        if again.must_change_password || !again.terms_accepted {
+        let me: Me = session.get("/api/v1/me").await?;
+        if me.must_change_password
+            || !me.second_factor_enrolled
+            || me.accepted_terms_version != Some(terms.version)
+        {
             bail!("account {username} is not ready after activation");
         }
-        Ok(self.with_token(&again.token))
+        Ok(session)
     }
 }

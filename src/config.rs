@@ -180,19 +180,29 @@ pub struct RecognitionSection {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySection {
-    pub session_idle_minutes: i64,
+    /// Minutes of inactivity after which a session ends (fractions allowed).
+    pub session_idle_minutes: f64,
     pub lockout_after_failures: u32,
     pub lockout_minutes: i64,
     pub min_password_length: usize,
+    /// Every human account needs a TOTP second factor (RFC 6238) to log in.
+    pub require_totp: bool,
+}
+
+impl PolicySection {
+    pub fn idle_ms(&self) -> i64 {
+        (self.session_idle_minutes * 60_000.0) as i64
+    }
 }
 
 impl Default for PolicySection {
     fn default() -> Self {
         Self {
-            session_idle_minutes: 30,
+            session_idle_minutes: 30.0,
             lockout_after_failures: 5,
             lockout_minutes: 10,
             min_password_length: 12,
+            require_totp: true,
         }
     }
 }

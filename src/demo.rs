@@ -84,6 +84,7 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
             name: "Demo Police Department".into(),
             contributing: true,
             contact: "Records unit, +1 555 0100".into(),
+            case_number_format: None,
         })
         .await?;
     let officer = admin
@@ -92,6 +93,7 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
             agency_id: DEMO_AGENCY.into(),
             role: Role::AuthorizedUser,
             trained_on: Some("2026-01-15".into()),
+            designation: "patrol officer, designated by the chief".into(),
         })
         .await?;
     let camera = admin

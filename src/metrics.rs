@@ -13,10 +13,14 @@ pub struct Metrics {
     pub frames_acknowledged: IntCounter,
     pub frames_rejected: IntCounterVec,
     pub reads_stored: IntCounter,
+    /// Reads kept out by their agency's ingest filters, by rule.
+    pub reads_filtered: IntCounterVec,
     pub recognition_seconds: Histogram,
     pub commands_applied: IntCounterVec,
     pub commit_batch_size: Histogram,
     pub searches: IntCounterVec,
+    /// Time to commit one audit entry to the audit group's quorum (every audited action).
+    pub audit_commit_seconds: Histogram,
     pub camera_connections: IntCounter,
     /// Raft appends made durable by one WAL fsync of the shared log (all groups).
     pub raft_appends_per_fsync: Histogram,
@@ -43,6 +47,14 @@ impl Metrics {
         .expect("metric");
         let reads_stored =
             IntCounter::new("reads_stored_total", "Reads stored from cameras").expect("metric");
+        let reads_filtered = IntCounterVec::new(
+            Opts::new(
+                "reads_filtered_total",
+                "Reads kept out of the repository by their agency's ingest filters, by rule",
+            ),
+            &["rule"],
+        )
+        .expect("metric");
         let recognition_seconds = Histogram::with_opts(
             HistogramOpts::new(
                 "recognition_seconds",
@@ -73,6 +85,17 @@ impl Metrics {
             &["outcome"],
         )
         .expect("metric");
+        let audit_commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "audit_commit_seconds",
+                "Time to commit one audit entry to the audit group's quorum",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02,
+                0.05, 0.1, 0.5, 1.0,
+            ]),
+        )
+        .expect("metric");
         let camera_connections =
             IntCounter::new("camera_connections_total", "Camera connections accepted")
                 .expect("metric");
@@ -99,10 +122,12 @@ impl Metrics {
             frames_acknowledged,
             frames_rejected,
             reads_stored,
+            reads_filtered,
             recognition_seconds,
             commands_applied,
             commit_batch_size,
             searches,
+            audit_commit_seconds,
             camera_connections,
             raft_appends_per_fsync,
             raft_leader,
@@ -119,10 +144,12 @@ impl Metrics {
             Box::new(self.frames_acknowledged.clone()),
             Box::new(self.frames_rejected.clone()),
             Box::new(self.reads_stored.clone()),
+            Box::new(self.reads_filtered.clone()),
             Box::new(self.recognition_seconds.clone()),
             Box::new(self.commands_applied.clone()),
             Box::new(self.commit_batch_size.clone()),
             Box::new(self.searches.clone()),
+            Box::new(self.audit_commit_seconds.clone()),
             Box::new(self.camera_connections.clone()),
             Box::new(self.raft_appends_per_fsync.clone()),
             Box::new(self.raft_leader.clone()),

@@ -17,7 +17,7 @@ use crate::cluster::transport::{self, Peers};
 use crate::config::Config;
 use crate::domain::{Agency, Role, User};
 use crate::metrics::Metrics;
-use crate::policy::{password, sessions::Sessions, terms};
+use crate::policy::{password, terms};
 use crate::recognition::RecognitionPool;
 use crate::state::{Command, queries};
 use crate::tls::NodeIdentity;
@@ -117,7 +117,6 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
     let api_state = Arc::new(ApiState {
         node_id: config.node.id.clone(),
         cluster: cluster.clone(),
-        sessions: Sessions::new(config.policy.session_idle_minutes),
         metrics: metrics.clone(),
         policy: config.policy.clone(),
         min_confidence: config.recognition.min_confidence,
@@ -219,33 +218,27 @@ pub async fn bootstrap(cluster: &Cluster, data_dir: &std::path::Path) -> Result<
     }
     if queries::agency(storage, STATE_AGENCY)?.is_none() {
         cluster
-            .propose(Command::CreateAgency(Agency {
-                id: STATE_AGENCY.into(),
-                name: "State ALPR repository administration".into(),
-                contributing: false,
-                contact: "repository administrators".into(),
-                created_at: now_millis(),
-            }))
+            .propose(Command::CreateAgency(Agency::new(
+                STATE_AGENCY,
+                "State ALPR repository administration",
+                false,
+                "repository administrators",
+                now_millis(),
+            )))
             .await
             .context("creating the state agency")?;
     }
     let otp = random_hex(12);
     let hash = password::hash(&otp).map_err(|e| anyhow::anyhow!(e))?;
     cluster
-        .propose(Command::CreateUser(User {
-            username: BOOTSTRAP_ADMIN.into(),
-            agency_id: STATE_AGENCY.into(),
-            role: Role::StateAdministrator,
-            password_hash: hash,
-            must_change_password: true,
-            enabled: true,
-            trained_on: None,
-            failed_logins: 0,
-            locked_until: None,
-            accepted_terms: None,
-            created_at: now_millis(),
-            created_by: "bootstrap".into(),
-        }))
+        .propose(Command::CreateUser(User::new(
+            BOOTSTRAP_ADMIN,
+            STATE_AGENCY,
+            Role::StateAdministrator,
+            hash,
+            "bootstrap",
+            now_millis(),
+        )))
         .await
         .context("creating the bootstrap administrator")?;
     let path = data_dir.join("bootstrap-admin.txt");

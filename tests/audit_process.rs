@@ -202,11 +202,10 @@ async fn an_altered_audit_entry_on_one_node_is_named_cannot_spread_and_is_repair
     );
     let admin3 = cluster
         .node(3)
-        .client()
-        .login("admin", "Granite-Falcon-Harbor-77")
+        .client_with_keys_of(&world.admin)
+        .session("admin", "Granite-Falcon-Harbor-77")
         .await
         .unwrap();
-    let admin3 = cluster.node(3).client().with_token(&admin3.token);
     let history = audit_json(&admin3, "?case=CASE-77&order=oldest").await;
     let seqs: Vec<u64> = history["entries"]
         .as_array()
@@ -285,9 +284,12 @@ async fn an_altered_audit_entry_on_one_node_is_named_cannot_spread_and_is_repair
     assert!(ok, "{report}");
 
     // Without the audit group's quorum a search fails closed: an error, no results.
-    let officer = cluster.node(1).client();
-    let session = officer.login("officer1", STRONG).await.unwrap();
-    let officer = officer.with_token(&session.token);
+    let officer = cluster
+        .node(1)
+        .client_with_keys_of(&world.officer)
+        .session("officer1", STRONG)
+        .await
+        .unwrap();
     cluster.node_mut(2).stop();
     cluster.node_mut(3).stop();
     let (status, body) = officer
@@ -319,6 +321,7 @@ async fn person(
             agency_id: agency.into(),
             role,
             trained_on: Some("2026-01-01".into()),
+            designation: String::new(),
         })
         .await
         .unwrap();
@@ -348,6 +351,7 @@ async fn case_files_reports_and_exports_return_the_entries_of_known_searches() {
             name: "Other Sheriff".into(),
             contributing: true,
             contact: "dispatch 555-0199".into(),
+            case_number_format: None,
         })
         .await
         .unwrap();

@@ -142,13 +142,12 @@ async fn nodes_join_and_leave_and_a_dead_node_is_replaced_with_replicas_rebuilt_
     }
 
     // Everything acknowledged is still found, through the new node.
-    let login = cluster
+    let officer = cluster
         .node(5)
-        .client()
-        .login("officer1", STRONG)
+        .client_with_keys_of(&world.officer)
+        .session("officer1", STRONG)
         .await
         .unwrap();
-    let officer = cluster.node(5).client().with_token(&login.token);
     let found = officer.search(&by_camera("cam-1")).await.unwrap();
     assert!(
         found.complete,

@@ -4,13 +4,14 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::session::{AuditRecord, acknowledged, audit, ready, require_role};
+use super::session::{AuditRecord, Caller, acknowledged, audit, ready, require_role};
 use super::{ApiError, ApiState};
-use crate::domain::agency::validate_id;
-use crate::domain::{Agency, AuditAction, Camera, Role, User};
+use crate::domain::agency::{compile_case_format, validate_id};
+use crate::domain::{AccountHold, Agency, AuditAction, Camera, IngestFilters, Role, User};
 use crate::policy::password;
+use crate::state::command::{AccountChange, AgencyChange};
 use crate::state::{Command, queries};
-use crate::util::{now_millis, random_hex};
+use crate::util::{format_millis, now_millis, random_hex};
 
 /// Longest name, contact or description accepted.
 const MAX_TEXT: usize = 200;
@@ -40,6 +41,9 @@ pub struct NewAgency {
     pub name: String,
     pub contributing: bool,
     pub contact: String,
+    /// Regular expression the agency's case numbers match (whole number).
+    #[serde(default)]
+    pub case_number_format: Option<String>,
 }
 
 pub async fn create_agency(
@@ -63,13 +67,17 @@ pub async fn create_agency(
             format!("name and contact are at most {MAX_TEXT} characters"),
         ));
     }
-    let agency = Agency {
-        id: body.id.clone(),
-        name: body.name.trim().to_string(),
-        contributing: body.contributing,
-        contact: body.contact.trim().to_string(),
-        created_at: now_millis(),
-    };
+    let mut agency = Agency::new(
+        &body.id,
+        body.name.trim(),
+        body.contributing,
+        body.contact.trim(),
+        now_millis(),
+    );
+    if let Some(format) = &body.case_number_format {
+        compile_case_format(format).map_err(|m| ApiError::bad_request("bad_agency", m))?;
+        agency.case_number_format = Some(format.clone());
+    }
     let params = serde_json::to_string(&body).unwrap_or_default();
     state.cluster.propose(Command::CreateAgency(agency)).await?;
     audit(
@@ -94,6 +102,7 @@ pub async fn list_agencies(
             name: a.name,
             contributing: a.contributing,
             contact: a.contact,
+            case_number_format: a.case_number_format,
         })
         .collect();
     Ok(HttpResponse::Ok().json(agencies))
@@ -108,6 +117,9 @@ pub struct NewUser {
     /// Date of the user's ALPR training, as recorded by the agency (required to search).
     #[serde(default)]
     pub trained_on: Option<String>,
+    /// How the agency designated the user (position, designating officer).
+    #[serde(default)]
+    pub designation: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -160,20 +172,22 @@ pub async fn create_user(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(ApiError::internal)?;
-    let user = User {
-        username: body.username.clone(),
-        agency_id: body.agency_id.clone(),
-        role: body.role,
-        password_hash: hash,
-        must_change_password: true,
-        enabled: true,
-        trained_on: body.trained_on.clone(),
-        failed_logins: 0,
-        locked_until: None,
-        accepted_terms: None,
-        created_at: now_millis(),
-        created_by: caller.user.username.clone(),
-    };
+    if body.designation.chars().count() > MAX_TEXT {
+        return Err(ApiError::bad_request(
+            "bad_user",
+            format!("designation is at most {MAX_TEXT} characters"),
+        ));
+    }
+    let mut user = User::new(
+        &body.username,
+        &body.agency_id,
+        body.role,
+        hash,
+        &caller.user.username,
+        now_millis(),
+    );
+    user.trained_on = body.trained_on.clone();
+    user.designation = body.designation.trim().to_string();
     state.cluster.propose(Command::CreateUser(user)).await?;
     let params = serde_json::to_string(&body).unwrap_or_default();
     audit(
@@ -261,4 +275,486 @@ pub async fn register_camera(
         agency_id: body.agency_id,
         secret,
     }))
+}
+
+/// The agency whose accounts an administrator may see: a state administrator or auditor any
+/// (None: all), an agency administrator only their own. Others are refused.
+pub async fn admin_scope(
+    state: &ApiState,
+    user: &User,
+    requested: Option<String>,
+) -> Result<Option<String>, ApiError> {
+    match user.role {
+        Role::StateAdministrator | Role::Auditor => Ok(requested),
+        Role::AgencyAdministrator => match requested {
+            Some(a) if a != user.agency_id => {
+                audit(
+                    state,
+                    user,
+                    AuditAction::ViewAccounts,
+                    AuditRecord::refused(format!("accounts of agency {a}")),
+                )
+                .await?;
+                Err(ApiError::forbidden(
+                    "other_agency",
+                    "an agency administrator sees only their own agency's accounts",
+                ))
+            }
+            _ => Ok(Some(user.agency_id.clone())),
+        },
+        Role::AuthorizedUser => Err(ApiError::forbidden(
+            "role_not_allowed",
+            "only administrators and auditors see accounts",
+        )),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserView {
+    pub username: String,
+    pub agency_id: String,
+    pub role: Role,
+    pub designation: String,
+    pub trained_on: Option<String>,
+    /// `active`, `disabled`, `revoked`, `locked` or `pending` (one-time password not changed).
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub second_factor_enrolled: bool,
+    pub accepted_terms_version: Option<u32>,
+    pub live_sessions: usize,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SessionView {
+    pub username: String,
+    pub agency_id: String,
+    pub opened_at: String,
+    pub last_seen: String,
+    pub node_id: String,
+    pub client: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsQuery {
+    #[serde(default)]
+    pub agency: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+/// Live sessions (not idle past expiry), optionally of one user.
+fn live_sessions(
+    state: &ApiState,
+    agency: Option<&str>,
+    username: Option<&str>,
+) -> Result<Vec<crate::policy::sessions::SessionRecord>, ApiError> {
+    let now = now_millis();
+    let idle = state.policy.idle_ms();
+    Ok(queries::sessions(state.meta()?.as_ref())?
+        .into_iter()
+        .filter(|s| !s.idle_expired(now, idle))
+        .filter(|s| agency.is_none_or(|a| s.agency_id == a))
+        .filter(|s| username.is_none_or(|u| s.username == u))
+        .collect())
+}
+
+/// The accounts of an agency (all agencies for a state administrator or auditor).
+pub async fn list_users(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    query: web::Query<AccountsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ViewAccounts).await?;
+    let agency = admin_scope(&state, &caller.user, query.agency.clone()).await?;
+    let sessions = live_sessions(&state, agency.as_deref(), None)?;
+    let now = now_millis();
+    let users: Vec<UserView> = queries::users(state.meta()?.as_ref())?
+        .into_iter()
+        .filter(|u| agency.as_ref().is_none_or(|a| &u.agency_id == a))
+        .filter(|u| query.username.as_ref().is_none_or(|n| &u.username == n))
+        .map(|u| {
+            let (status, reason) = match &u.hold {
+                Some(AccountHold::Revoked { reason, .. }) => ("revoked", Some(reason.clone())),
+                Some(AccountHold::Disabled { reason, .. }) => ("disabled", Some(reason.clone())),
+                None if u.locked_until.is_some_and(|t| t > now) => ("locked", None),
+                None if u.must_change_password => ("pending", None),
+                None => ("active", None),
+            };
+            UserView {
+                live_sessions: sessions.iter().filter(|s| s.username == u.username).count(),
+                status: status.into(),
+                status_reason: reason,
+                second_factor_enrolled: u.totp_confirmed(),
+                accepted_terms_version: u.accepted_terms.map(|(v, _)| v),
+                created_at: format_millis(u.created_at),
+                username: u.username,
+                agency_id: u.agency_id,
+                role: u.role,
+                designation: u.designation,
+                trained_on: u.trained_on,
+                created_by: u.created_by,
+            }
+        })
+        .collect();
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ViewAccounts,
+        AuditRecord::allowed(format!(
+            "{{\"users\":{}}}",
+            serde_json::to_string(&agency).unwrap_or_default()
+        )),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(users))
+}
+
+/// Concurrent sessions: which users are logged in, where from, since when.
+pub async fn list_sessions(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    query: web::Query<AccountsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ViewAccounts).await?;
+    let agency = admin_scope(&state, &caller.user, query.agency.clone()).await?;
+    let sessions: Vec<SessionView> =
+        live_sessions(&state, agency.as_deref(), query.username.as_deref())?
+            .into_iter()
+            .map(|s| SessionView {
+                username: s.username,
+                agency_id: s.agency_id,
+                opened_at: format_millis(s.opened_at),
+                last_seen: format_millis(s.last_seen),
+                node_id: s.node_id,
+                client: s.client,
+            })
+            .collect();
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ViewAccounts,
+        AuditRecord::allowed(format!(
+            "{{\"sessions\":{}}}",
+            serde_json::to_string(&agency).unwrap_or_default()
+        )),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(sessions))
+}
+
+/// The target account, if the caller may manage it: a state administrator any account but
+/// their own, an agency administrator the users of their agency (not administrators of the
+/// state or auditors).
+async fn managed_user(state: &ApiState, caller: &Caller, username: &str) -> Result<User, ApiError> {
+    let target = queries::user(state.meta()?.as_ref(), &username.to_ascii_lowercase())?
+        .ok_or_else(|| ApiError::not_found(format!("no user {username}")))?;
+    let allowed = match caller.user.role {
+        Role::StateAdministrator => target.username != caller.user.username,
+        Role::AgencyAdministrator => {
+            target.agency_id == caller.user.agency_id
+                && matches!(
+                    target.role,
+                    Role::AuthorizedUser | Role::AgencyAdministrator
+                )
+                && target.username != caller.user.username
+        }
+        _ => false,
+    };
+    if !allowed {
+        audit(
+            state,
+            &caller.user,
+            AuditAction::ManageUser,
+            AuditRecord::refused(format!("manage {}", target.username)),
+        )
+        .await?;
+        return Err(ApiError::forbidden(
+            "other_agency",
+            "an agency administrator manages only the other users of their own agency",
+        ));
+    }
+    Ok(target)
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountAction {
+    /// Why (required to disable or revoke).
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Designation {
+    pub designation: String,
+    pub trained_on: Option<String>,
+}
+
+/// `POST /users/{username}/{disable|enable|revoke|reset-second-factor}`: the agency
+/// administrator's discretion to deny or revoke access. The user's sessions end at once.
+pub async fn manage_user(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: Option<web::Json<AccountAction>>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ManageUser).await?;
+    let (username, action) = path.into_inner();
+    let target = managed_user(&state, &caller, &username).await?;
+    let reason = body.map(|b| b.into_inner().reason).unwrap_or_default();
+    let reason = reason.trim().to_string();
+    let needs_reason = matches!(action.as_str(), "disable" | "revoke");
+    if needs_reason && (reason.chars().count() < 5 || reason.chars().count() > MAX_TEXT) {
+        return Err(ApiError::bad_request(
+            "reason_required",
+            format!("say why in `reason` (5 to {MAX_TEXT} characters)"),
+        ));
+    }
+    let by = caller.user.username.clone();
+    let at = now_millis();
+    let change = match action.as_str() {
+        "disable" => AccountChange::Disable {
+            reason: reason.clone(),
+            by,
+            at,
+        },
+        "enable" => AccountChange::Enable,
+        "revoke" => AccountChange::Revoke {
+            reason: reason.clone(),
+            by,
+            at,
+        },
+        "reset-second-factor" => AccountChange::ResetTotp,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no account action {other:?}: disable, enable, revoke or reset-second-factor"
+            )));
+        }
+    };
+    state
+        .cluster
+        .propose(Command::UpdateAccount {
+            username: target.username.clone(),
+            change,
+        })
+        .await?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ManageUser,
+        AuditRecord::allowed(
+            serde_json::json!({"user": target.username, "action": action, "reason": reason})
+                .to_string(),
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `PATCH /users/{username}`: records the designation and training date.
+pub async fn designate_user(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<Designation>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ManageUser).await?;
+    let target = managed_user(&state, &caller, &path).await?;
+    let body = body.into_inner();
+    if let Some(date) = &body.trained_on {
+        validate_training_date(date).map_err(|m| ApiError::bad_request("bad_user", m))?;
+    }
+    if body.designation.chars().count() > MAX_TEXT {
+        return Err(ApiError::bad_request(
+            "bad_user",
+            format!("designation is at most {MAX_TEXT} characters"),
+        ));
+    }
+    let params = serde_json::json!({"user": target.username, "designation": body.designation,
+        "trained_on": body.trained_on})
+    .to_string();
+    state
+        .cluster
+        .propose(Command::UpdateAccount {
+            username: target.username.clone(),
+            change: AccountChange::Designate {
+                designation: body.designation.trim().to_string(),
+                trained_on: body.trained_on,
+            },
+        })
+        .await?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ManageUser,
+        AuditRecord::allowed(params),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgencyUpdate {
+    /// State administrator only.
+    #[serde(default)]
+    pub contributing: Option<bool>,
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// A regular expression; an empty string removes the format.
+    #[serde(default)]
+    pub case_number_format: Option<String>,
+}
+
+/// May the caller manage agency `id`? The state administrator any, an agency administrator
+/// their own.
+async fn require_agency_admin(state: &ApiState, caller: &Caller, id: &str) -> Result<(), ApiError> {
+    let ok = match caller.user.role {
+        Role::StateAdministrator => true,
+        Role::AgencyAdministrator => caller.user.agency_id == id,
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    audit(
+        state,
+        &caller.user,
+        AuditAction::ManageAgency,
+        AuditRecord::refused(format!("manage agency {id}")),
+    )
+    .await?;
+    Err(ApiError::forbidden(
+        "other_agency",
+        "only the state administrator or the agency's own administrator manages an agency",
+    ))
+}
+
+/// `PATCH /agencies/{id}`: contributing status (state administrator), contact and case-number
+/// format (also the agency's administrator).
+pub async fn update_agency(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<AgencyUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ManageAgency).await?;
+    let id = path.into_inner();
+    require_agency_admin(&state, &caller, &id).await?;
+    queries::agency(state.meta()?.as_ref(), &id)?
+        .ok_or_else(|| ApiError::not_found(format!("no agency {id}")))?;
+    let body = body.into_inner();
+    let mut changes = Vec::new();
+    if let Some(c) = body.contributing {
+        if caller.user.role != Role::StateAdministrator {
+            audit(
+                &state,
+                &caller.user,
+                AuditAction::ManageAgency,
+                AuditRecord::refused("set contributing status"),
+            )
+            .await?;
+            return Err(ApiError::forbidden(
+                "role_not_allowed",
+                "only the state administrator sets whether an agency contributes",
+            ));
+        }
+        changes.push(AgencyChange::Contributing(c));
+    }
+    if let Some(contact) = &body.contact {
+        if contact.trim().is_empty() || contact.chars().count() > MAX_TEXT {
+            return Err(ApiError::bad_request(
+                "bad_agency",
+                format!("contact is 1 to {MAX_TEXT} characters"),
+            ));
+        }
+        changes.push(AgencyChange::Contact(contact.trim().to_string()));
+    }
+    if let Some(format) = &body.case_number_format {
+        if format.is_empty() {
+            changes.push(AgencyChange::CaseNumberFormat(None));
+        } else {
+            compile_case_format(format).map_err(|m| ApiError::bad_request("bad_agency", m))?;
+            changes.push(AgencyChange::CaseNumberFormat(Some(format.clone())));
+        }
+    }
+    if changes.is_empty() {
+        return Err(ApiError::bad_request(
+            "nothing_to_change",
+            "give contributing, contact or case_number_format",
+        ));
+    }
+    for change in changes {
+        state
+            .cluster
+            .propose(Command::UpdateAgency {
+                agency_id: id.clone(),
+                change,
+            })
+            .await?;
+    }
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ManageAgency,
+        AuditRecord::allowed(
+            serde_json::json!({"agency": id, "update": serde_json::to_value(&body).unwrap_or_default()})
+                .to_string(),
+        ),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `PUT /agencies/{id}/filters`: what the agency does not share, applied to every read it
+/// contributes from then on, before the read reaches a shard.
+pub async fn set_filters(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<IngestFilters>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ManageAgency).await?;
+    let id = path.into_inner();
+    require_agency_admin(&state, &caller, &id).await?;
+    queries::agency(state.meta()?.as_ref(), &id)?
+        .ok_or_else(|| ApiError::not_found(format!("no agency {id}")))?;
+    let filters = body
+        .into_inner()
+        .normalized()
+        .map_err(|m| ApiError::bad_request("bad_filters", m))?;
+    let params = serde_json::json!({"agency": id, "filters": filters}).to_string();
+    state
+        .cluster
+        .propose(Command::UpdateAgency {
+            agency_id: id.clone(),
+            change: AgencyChange::IngestFilters(filters.clone()),
+        })
+        .await?;
+    audit(
+        &state,
+        &caller.user,
+        AuditAction::ManageAgency,
+        AuditRecord::allowed(params),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(filters))
+}
+
+/// `GET /agencies/{id}/filters`.
+pub async fn get_filters(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = acknowledged(&state, &req, AuditAction::ManageAgency).await?;
+    let id = path.into_inner();
+    require_agency_admin(&state, &caller, &id).await?;
+    let agency = queries::agency(state.meta()?.as_ref(), &id)?
+        .ok_or_else(|| ApiError::not_found(format!("no agency {id}")))?;
+    Ok(HttpResponse::Ok().json(agency.ingest_filters))
 }

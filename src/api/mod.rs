@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod auth;
 pub mod error;
 pub mod ops;
+pub mod reads;
 pub mod search;
 pub mod session;
 
@@ -19,7 +20,6 @@ use anyhow::{Context, Result};
 use crate::cluster::Cluster;
 use crate::config::PolicySection;
 use crate::metrics::Metrics;
-use crate::policy::sessions::Sessions;
 use crate::storage::Storage;
 
 pub use error::ApiError;
@@ -28,7 +28,6 @@ pub use error::ApiError;
 pub struct ApiState {
     pub node_id: String,
     pub cluster: Cluster,
-    pub sessions: Sessions,
     pub metrics: Metrics,
     pub policy: PolicySection,
     /// Reads below this confidence are marked low-confidence in results.
@@ -55,12 +54,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/password", web::post().to(auth::change_password))
                 .route("/me", web::get().to(auth::me))
                 .route("/terms", web::get().to(auth::terms))
+                .route("/totp/enroll", web::post().to(auth::totp_enroll))
+                .route("/totp/confirm", web::post().to(auth::totp_confirm))
+                .route("/terms", web::post().to(auth::publish_terms))
                 .route("/terms/accept", web::post().to(auth::accept_terms))
+                .route("/terms/acceptances", web::get().to(auth::terms_acceptances))
                 .route("/agencies", web::post().to(admin::create_agency))
                 .route("/agencies", web::get().to(admin::list_agencies))
+                .route("/agencies/{id}", web::patch().to(admin::update_agency))
+                .route("/agencies/{id}/filters", web::put().to(admin::set_filters))
+                .route("/agencies/{id}/filters", web::get().to(admin::get_filters))
                 .route("/users", web::post().to(admin::create_user))
+                .route("/users", web::get().to(admin::list_users))
+                .route("/users/{username}", web::patch().to(admin::designate_user))
+                .route(
+                    "/users/{username}/{action}",
+                    web::post().to(admin::manage_user),
+                )
+                .route("/sessions", web::get().to(admin::list_sessions))
                 .route("/cameras", web::post().to(admin::register_camera))
                 .route("/search", web::post().to(search::search))
+                .route("/reads", web::post().to(reads::submit))
+                .route("/reads/{id}", web::delete().to(reads::delete))
+                .route("/reads/{id}/correct", web::post().to(reads::correct))
                 .route("/reads/{id}/crop", web::get().to(search::crop))
                 .route("/audit", web::get().to(audit_log::list))
                 .route("/audit/cases/{case}", web::get().to(audit_log::case_file))

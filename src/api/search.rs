@@ -101,6 +101,12 @@ pub async fn search(
     if let Err(why) = justification.validate() {
         return refuse("justification_required", why).await;
     }
+    // The case or incident number must be in the searching agency's own format.
+    if let Some(agency) = queries::agency(state.meta()?.as_ref(), &caller.user.agency_id)?
+        && let Err(why) = agency.check_case_number(&justification.case_number)
+    {
+        return refuse("justification_required", why).await;
+    }
     let query = match build_query(&request) {
         Ok(q) => q,
         Err(why) => return refuse("bad_query", why).await,
@@ -152,7 +158,9 @@ async fn run_search(
     justification: Justification,
     parameters: String,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
     let scattered = state.cluster.search_reads(&query).await?;
+    let searched = started.elapsed();
     let unavailable = scattered.unavailable;
     let found = scattered.search;
     let mut digest = Sha256::new();
@@ -182,6 +190,7 @@ async fn run_search(
     };
     // The audit entry is durable before any result leaves the node.
     let audit_seq = audit(state, &caller.user, AuditAction::Search, record).await?;
+    let audited = started.elapsed() - searched;
     state.metrics.searches.with_label_values(&["allowed"]).inc();
     let mut agencies = std::collections::HashMap::new();
     let mut results = Vec::with_capacity(found.reads.len());
@@ -213,14 +222,22 @@ async fn run_search(
             source_agency: SourceAgency { id: read.agency_id, name, contact },
         });
     }
-    Ok(HttpResponse::Ok().json(SearchResponse {
-        audit_seq,
-        count: results.len(),
-        truncated: found.truncated,
-        complete: unavailable.is_empty(),
-        unavailable_shards: unavailable,
-        results,
-    }))
+    // Server-Timing (W3C): how long the shards took and how long the audit commit took.
+    let timing = format!(
+        "query;dur={:.3}, audit;dur={:.3}",
+        searched.as_secs_f64() * 1000.0,
+        audited.as_secs_f64() * 1000.0
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header(("Server-Timing", timing))
+        .json(SearchResponse {
+            audit_seq,
+            count: results.len(),
+            truncated: found.truncated,
+            complete: unavailable.is_empty(),
+            unavailable_shards: unavailable,
+            results,
+        }))
 }
 
 fn parse_time(label: &str, value: &Option<String>) -> Result<Option<i64>, String> {

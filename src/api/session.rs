@@ -6,13 +6,14 @@ use actix_web::HttpRequest;
 use super::{ApiError, ApiState};
 use crate::domain::audit::AuditDraft;
 use crate::domain::{AuditAction, AuditOutcome, Role, User};
+use crate::policy::sessions::{self, SessionRecord};
 use crate::state::{Command, Outcome, queries};
 use crate::util::now_millis;
 
 /// The authenticated caller.
 pub struct Caller {
     pub user: User,
-    pub token: String,
+    pub session: SessionRecord,
 }
 
 pub fn bearer(req: &HttpRequest) -> Option<String> {
@@ -27,39 +28,73 @@ pub fn bearer(req: &HttpRequest) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
-/// The caller's live session and current user record; 401 without one.
+/// The caller's live session (from this node's metadata replica) and current user record;
+/// 401 without one. Ends an idle session; records activity at most once per touch interval.
 pub fn authenticate(state: &ApiState, req: &HttpRequest) -> Result<Caller, ApiError> {
     let token =
         bearer(req).ok_or_else(|| ApiError::unauthorized("log in first: no bearer token"))?;
-    let session = state.sessions.touch(&token).ok_or_else(|| {
-        ApiError::unauthorized("the session has expired or does not exist; log in again")
-    })?;
-    let user = queries::user(state.meta()?.as_ref(), &session.username)?
+    let token_hash = sessions::token_hash(&token);
+    let meta = state.meta()?;
+    let expired =
+        || ApiError::unauthorized("the session has expired or does not exist; log in again");
+    let session = queries::session(meta.as_ref(), &token_hash)?.ok_or_else(expired)?;
+    let now = now_millis();
+    let idle_ms = state.policy.idle_ms();
+    if session.idle_expired(now, idle_ms) {
+        let cluster = state.cluster.clone();
+        tokio::spawn(async move {
+            let _ = cluster.propose(Command::CloseSession { token_hash }).await;
+        });
+        return Err(expired());
+    }
+    if now - session.last_seen >= sessions::touch_interval_ms(idle_ms) {
+        let cluster = state.cluster.clone();
+        tokio::spawn(async move {
+            let _ = cluster
+                .propose(Command::TouchSession {
+                    token_hash,
+                    at: now,
+                })
+                .await;
+        });
+    }
+    let user = queries::user(meta.as_ref(), &session.username)?
         .ok_or_else(|| ApiError::unauthorized("the account no longer exists"))?;
+    if user.is_revoked() {
+        return Err(ApiError::forbidden(
+            "account_revoked",
+            "access to the repository was revoked for this account",
+        ));
+    }
     if !user.enabled {
-        state.sessions.close_all_of(&user.username);
         return Err(ApiError::forbidden(
             "account_disabled",
             "the account is disabled",
         ));
     }
-    if user.locked_until.is_some_and(|until| until > now_millis()) {
-        state.sessions.close_all_of(&user.username);
+    if user.locked_until.is_some_and(|until| until > now) {
         return Err(ApiError::forbidden(
             "account_locked",
             "the account is locked; log in again later",
         ));
     }
-    Ok(Caller { user, token })
+    Ok(Caller { user, session })
 }
 
-/// Authenticated, with the one-time password replaced.
+/// Authenticated, with the one-time password replaced and (where the policy requires it) the
+/// second factor set up.
 pub fn ready(state: &ApiState, req: &HttpRequest) -> Result<Caller, ApiError> {
     let caller = authenticate(state, req)?;
     if caller.user.must_change_password {
         return Err(ApiError::forbidden(
             "password_change_required",
             "change the one-time password first (POST /api/v1/password)",
+        ));
+    }
+    if state.policy.require_totp && !caller.user.totp_confirmed() {
+        return Err(ApiError::forbidden(
+            "totp_enrollment_required",
+            "set up the second factor first: POST /api/v1/totp/enroll, then /api/v1/totp/confirm",
         ));
     }
     Ok(caller)
@@ -191,7 +226,10 @@ pub async fn audit_as(
         result_digest: record.result_digest,
         results: record.results,
     };
-    match state.cluster.propose(Command::AppendAudit(draft)).await {
+    let timer = state.metrics.audit_commit_seconds.start_timer();
+    let committed = state.cluster.propose(Command::AppendAudit(draft)).await;
+    timer.observe_duration();
+    match committed {
         Ok(Outcome::Audited { seq, .. }) => Ok(seq),
         Ok(other) => Err(ApiError::internal(format!(
             "unexpected audit outcome {other:?}"

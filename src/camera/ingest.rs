@@ -161,6 +161,22 @@ pub async fn process_frame(
         });
         crops.push(None);
     }
+    // The agency's ingest filters: a read it does not share never reaches a shard.
+    let meta = ctx.cluster.meta().map_err(|e| e.to_string())?;
+    let agency = queries::agency(meta.as_ref(), &camera.agency_id)
+        .map_err(|e| format!("server storage error: {e}"))?
+        .ok_or_else(|| format!("agency {} does not exist", camera.agency_id))?;
+    if !agency.contributing {
+        return Err(format!(
+            "agency {} is not a contributing agency: its cameras may not submit data",
+            agency.id
+        ));
+    }
+    let filtered = crate::policy::ownership::apply_ingest_filters(&agency, reads, crops);
+    for (_, rule) in &filtered.dropped {
+        ctx.metrics.reads_filtered.with_label_values(&[rule]).inc();
+    }
+    let (reads, crops) = (filtered.reads, filtered.crops);
     let acked: Vec<AckedRead> = reads
         .iter()
         .map(|r| AckedRead {

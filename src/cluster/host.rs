@@ -26,9 +26,9 @@ use super::transport::{
 };
 use super::{AUDIT_GROUP, Applied, GroupId, META_GROUP, Node, NodeId, Raft, group_name};
 use crate::config::ClusterSection;
-use crate::domain::ReadId;
+use crate::domain::{Read, ReadId};
 use crate::metrics::Metrics;
-use crate::state::command::FrameRead;
+use crate::state::command::{FrameRead, ReadCorrection};
 use crate::state::queries::{self, ReadQuery, ReadSearch};
 use crate::state::{Command, Outcome};
 use crate::storage::rocks::RocksStorage;
@@ -598,6 +598,39 @@ impl Cluster {
             search: merged,
             unavailable,
         })
+    }
+
+    /// A read, the shard that stores it and its correction history: every shard is asked.
+    pub async fn find_read(
+        &self,
+        id: &ReadId,
+    ) -> Result<Option<(GroupId, Read, Vec<ReadCorrection>)>, ClusterError> {
+        let layout = self.require_layout()?;
+        let shards = layout.shard_groups();
+        let asks = shards
+            .iter()
+            .map(|shard| self.query(*shard, GroupQuery::Read(*id)));
+        let mut failures = Vec::new();
+        for (shard, result) in shards.iter().zip(futures::future::join_all(asks).await) {
+            match result {
+                Ok(GroupAnswer::Read(Some(found))) => {
+                    let (read, history) = *found;
+                    return Ok(Some((*shard, read, history)));
+                }
+                Ok(_) => {}
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        if failures.is_empty() {
+            Ok(None)
+        } else {
+            Err(ClusterError::Unavailable(failures.join("; ")))
+        }
+    }
+
+    /// The shard that stores reads of `plate`.
+    pub fn shard_of_plate(&self, plate: &str) -> Result<GroupId, ClusterError> {
+        Ok(self.require_layout()?.shard_of_plate(plate))
     }
 
     /// A read's crop image: the read id does not name its shard, so every shard is asked.
@@ -1395,6 +1428,15 @@ fn answer(storage: &dyn Storage, query: &GroupQuery) -> Result<GroupAnswer, Clus
         }
         GroupQuery::Image(id) => {
             GroupAnswer::Image(queries::image(storage, id).map_err(storage_err)?)
+        }
+        GroupQuery::Read(id) => {
+            GroupAnswer::Read(match queries::read(storage, id).map_err(storage_err)? {
+                Some(read) => Some(Box::new((
+                    read,
+                    queries::read_corrections(storage, id).map_err(storage_err)?,
+                ))),
+                None => None,
+            })
         }
         GroupQuery::AuditSearch(filter) => {
             GroupAnswer::AuditPage(queries::audit_search(storage, filter).map_err(storage_err)?)

@@ -24,8 +24,9 @@ use super::layout::ClusterLayout;
 use super::{Applied, GroupId, Node, NodeId, Snapshot, SnapshotMeta, TypeConfig, Vote};
 use crate::camera::protocol::{read_message, write_message};
 use crate::domain::audit::AuditCheckpoint;
-use crate::domain::{AuditEntry, ReadId};
+use crate::domain::{AuditEntry, Read, ReadId};
 use crate::state::Command;
+use crate::state::command::ReadCorrection;
 use crate::state::queries::{AuditFilter, AuditPage, ReadQuery, ReadSearch};
 
 /// Largest peer message (a snapshot of a shard travels in one).
@@ -36,6 +37,8 @@ pub const MAX_PEER_MESSAGE: u32 = 1 << 30;
 pub enum GroupQuery {
     SearchReads(ReadQuery),
     Image(ReadId),
+    /// One read by id, with its correction history.
+    Read(ReadId),
     AuditSearch(AuditFilter),
     /// Entries from `from` on, oldest first (repair of a fenced replica).
     AuditRange {
@@ -49,6 +52,7 @@ pub enum GroupQuery {
 pub enum GroupAnswer {
     Reads(ReadSearch),
     Image(Option<Vec<u8>>),
+    Read(Option<Box<(Read, Vec<ReadCorrection>)>>),
     Audit(Vec<AuditEntry>),
     AuditPage(AuditPage),
     Checkpoints(Vec<AuditCheckpoint>),

@@ -25,6 +25,21 @@ pub enum AuditAction {
     ExportAudit,
     /// A node's altered audit replica was repaired from the quorum.
     RepairAudit,
+    /// TOTP second factor enrolment and confirmation.
+    EnrollSecondFactor,
+    /// An administrator disabled, enabled, revoked, designated or reset an account.
+    ManageUser,
+    /// An administrator looked at users, sessions or acceptances.
+    ViewAccounts,
+    PublishTerms,
+    /// Contributing status, contact, case-number format or ingest filters of an agency.
+    ManageAgency,
+    /// Reads submitted through the API by a contributing agency.
+    SubmitReads,
+    /// The source agency corrected a read.
+    CorrectRead,
+    /// The source agency deleted a read.
+    DeleteRead,
 }
 
 impl AuditAction {

@@ -9,9 +9,9 @@ pub mod plate;
 pub mod read;
 pub mod user;
 
-pub use agency::{Agency, Camera};
+pub use agency::{Agency, Camera, GeoBox, IngestFilters, TimeWindow};
 pub use audit::{AuditAction, AuditEntry, AuditOutcome};
 pub use justification::{Justification, Purpose};
 pub use plate::{PlatePattern, normalize_plate};
 pub use read::{Alternate, GeoPoint, Read, ReadId, ReadSource};
-pub use user::{Role, User};
+pub use user::{AccountHold, Role, TotpEnrolment, User};

@@ -53,6 +53,8 @@ pub struct ImportReport {
     pub stored: u64,
     /// Already in the repository (an earlier import) or repeated within the file.
     pub already_present: u64,
+    /// Kept out by the agency's ingest filters.
+    pub filtered: u64,
     pub rejected: Vec<Rejected>,
 }
 
@@ -64,6 +66,10 @@ impl ImportReport {
         println!(
             "already present   {} (stored by an earlier import, or repeated in this file)",
             self.already_present
+        );
+        println!(
+            "filtered out      {} (the agency's ingest filters)",
+            self.filtered
         );
         println!("rejected          {}", self.rejected.len());
         for r in self.rejected.iter().take(20) {
@@ -101,13 +107,21 @@ pub async fn run(
     }
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let text = String::from_utf8_lossy(&bytes);
-    let parsed = parse(format, &text, agency_id, utc_offset_minutes);
+    let mut parsed = parse(format, &text, agency_id, utc_offset_minutes);
+    // The agency's ingest filters: a read it does not share never reaches a shard.
+    let filtered = crate::policy::ownership::apply_ingest_filters(
+        &agency,
+        std::mem::take(&mut parsed.reads),
+        Vec::new(),
+    );
+    parsed.reads = filtered.reads;
     let progress = if show_progress {
         indicatif::ProgressBar::new(parsed.reads.len() as u64)
     } else {
         indicatif::ProgressBar::hidden()
     };
     let mut report = ImportReport {
+        filtered: filtered.dropped.len() as u64,
         records: parsed.records,
         rejected: parsed.rejected,
         ..Default::default()

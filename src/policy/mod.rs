@@ -2,6 +2,8 @@
 //! users must accept, and session bookkeeping. Where a rule needs state it is enforced through
 //! commands; this module holds the checks.
 
+pub mod ownership;
 pub mod password;
 pub mod sessions;
 pub mod terms;
+pub mod totp;

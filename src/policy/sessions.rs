@@ -1,86 +1,46 @@
-//! Login sessions: opaque bearer tokens held in memory, expiring after an idle period. Only a
-//! hash of each token is kept. A node restart ends every session (users log in again).
+//! Login sessions, kept in the metadata group so that any node serves a session and a node
+//! restart ends none. The bearer token is random and only its SHA-256 is stored. A session ends
+//! at logout, after an idle period, and at once when its account is disabled, revoked or locked
+//! or its password changes. `last_seen` is replicated at most every [`touch_interval_ms`], so an
+//! idle session expires within that interval after the idle period.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::util::{Millis, now_millis, random_hex};
+use crate::util::{Millis, random_hex};
 
-#[derive(Debug, Clone)]
-pub struct Session {
+/// One live session as stored (Space::Meta, `session/<hash>`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub token_hash: [u8; 32],
     pub username: String,
-    pub created_at: Millis,
+    pub agency_id: String,
+    pub opened_at: Millis,
     pub last_seen: Millis,
+    /// The node the user logged in through.
+    pub node_id: String,
+    /// The client's address as that node saw it.
+    pub client: String,
 }
 
-pub struct Sessions {
-    idle_ms: i64,
-    by_token_hash: Mutex<HashMap<[u8; 32], Session>>,
+impl SessionRecord {
+    pub fn idle_expired(&self, now: Millis, idle_ms: i64) -> bool {
+        now - self.last_seen > idle_ms
+    }
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+/// A new bearer token and its stored hash.
+pub fn new_token() -> (String, [u8; 32]) {
+    let token = random_hex(32);
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-impl Sessions {
-    pub fn new(idle_minutes: i64) -> Self {
-        Self {
-            idle_ms: idle_minutes * 60_000,
-            by_token_hash: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Opens a session and returns its token.
-    pub fn open(&self, username: &str) -> String {
-        let token = random_hex(32);
-        let now = now_millis();
-        if let Ok(mut map) = self.by_token_hash.lock() {
-            map.insert(
-                token_hash(&token),
-                Session {
-                    username: username.to_string(),
-                    created_at: now,
-                    last_seen: now,
-                },
-            );
-        }
-        token
-    }
-
-    /// The session of `token` if it exists and has not been idle too long; touches it.
-    pub fn touch(&self, token: &str) -> Option<Session> {
-        let now = now_millis();
-        let mut map = self.by_token_hash.lock().ok()?;
-        let key = token_hash(token);
-        let session = map.get_mut(&key)?;
-        if now - session.last_seen > self.idle_ms {
-            map.remove(&key);
-            return None;
-        }
-        session.last_seen = now;
-        Some(session.clone())
-    }
-
-    pub fn close(&self, token: &str) {
-        if let Ok(mut map) = self.by_token_hash.lock() {
-            map.remove(&token_hash(token));
-        }
-    }
-
-    /// Ends every session of a user (disabled, revoked, locked).
-    pub fn close_all_of(&self, username: &str) {
-        if let Ok(mut map) = self.by_token_hash.lock() {
-            map.retain(|_, s| s.username != username);
-        }
-    }
-
-    /// Ends every session of a user but the one holding `keep` (after a password change).
-    pub fn close_others(&self, username: &str, keep: &str) {
-        let kept = token_hash(keep);
-        if let Ok(mut map) = self.by_token_hash.lock() {
-            map.retain(|hash, s| s.username != username || *hash == kept);
-        }
-    }
+/// How often a session's `last_seen` is written: a minute, or a quarter of a short idle period.
+pub fn touch_interval_ms(idle_ms: i64) -> i64 {
+    (idle_ms / 4).clamp(250, 60_000)
 }

@@ -1,9 +1,10 @@
 //! The terms of use every user must accept before searching. The text is versioned; publishing
 //! a new version (the annual review) makes every user accept again.
 
-/// The statement a user affirms by accepting.
-pub const ACKNOWLEDGEMENT: &str = "I have received a copy of the terms and conditions of use of the ALPR \
-Central Repository, I have read and understood them, and I agree to abide by them.";
+/// The statement a user affirms by accepting, word for word as the policy requires it.
+pub const ACKNOWLEDGEMENT: &str = "I have received a copy of the terms and conditions of usage of the \
+Central Repository. I agree to comply with the terms and conditions and I understand that any \
+violation of the terms and conditions may lead to disciplinary action and/or criminal prosecution.";
 
 /// Version 1 of the terms, published at a node's first start.
 pub const TERMS_V1: &str = "ALPR Central Repository: terms and conditions of use (version 1)

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::audit::{AuditCheckpoint, AuditDraft};
-use crate::domain::{Agency, Camera, Read, ReadId, User};
+use crate::domain::{Agency, Camera, IngestFilters, Read, ReadId, User};
+use crate::policy::sessions::SessionRecord;
 use crate::util::Millis;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -12,10 +13,11 @@ pub enum Command {
     CreateAgency(Agency),
     CreateUser(User),
     RegisterCamera(Camera),
-    /// Replaces the password hash; clears the must-change flag.
+    /// Replaces the password hash; clears the must-change flag; ends the user's other sessions.
     SetPassword {
         username: String,
         password_hash: String,
+        keep_session: Option<[u8; 32]>,
     },
     /// A failed login: counts it and locks the account after `lock_after` in a row.
     RecordLoginFailure {
@@ -24,8 +26,42 @@ pub enum Command {
         lock_after: u32,
         lock_for_ms: i64,
     },
+    /// A successful login: clears the failure count, records the TOTP step used (a step is
+    /// accepted once), opens the session and drops the user's sessions idle past `idle_ms`.
     RecordLoginSuccess {
         username: String,
+        totp_step: Option<u64>,
+        session: SessionRecord,
+        idle_ms: i64,
+    },
+    /// The session was used at `at` (written at most once per touch interval).
+    TouchSession {
+        token_hash: [u8; 32],
+        at: Millis,
+    },
+    /// Logout or idle expiry.
+    CloseSession {
+        token_hash: [u8; 32],
+    },
+    /// An administrator's change to an account.
+    UpdateAccount {
+        username: String,
+        change: AccountChange,
+    },
+    /// Starts (or restarts) TOTP enrolment with a new secret, unconfirmed.
+    EnrollTotp {
+        username: String,
+        secret_base32: String,
+    },
+    /// The user proved the secret with the code of `step`: the second factor is on.
+    ConfirmTotp {
+        username: String,
+        step: u64,
+    },
+    /// State or agency administrator changes an agency.
+    UpdateAgency {
+        agency_id: String,
+        change: AgencyChange,
     },
     AcceptTerms {
         username: String,
@@ -56,6 +92,17 @@ pub enum Command {
     ImportReads {
         reads: Vec<Read>,
     },
+    /// The source agency removed a read (and its image) from its shard.
+    DeleteRead {
+        id: ReadId,
+    },
+    /// The source agency corrected a read: `read` replaces the stored one (in the shard of its
+    /// new plate) and `correction` keeps what it replaced.
+    PutCorrectedRead {
+        read: Box<Read>,
+        crop: Option<Vec<u8>>,
+        correction: Box<ReadCorrection>,
+    },
     /// The cluster's nodes, shard count and placement (metadata group).
     SetClusterLayout(crate::cluster::ClusterLayout),
     AppendAudit(AuditDraft),
@@ -74,6 +121,14 @@ impl Command {
             Command::SetPassword { .. } => "set_password",
             Command::RecordLoginFailure { .. } => "login_failure",
             Command::RecordLoginSuccess { .. } => "login_success",
+            Command::TouchSession { .. } => "touch_session",
+            Command::CloseSession { .. } => "close_session",
+            Command::UpdateAccount { .. } => "update_account",
+            Command::EnrollTotp { .. } => "enroll_totp",
+            Command::ConfirmTotp { .. } => "confirm_totp",
+            Command::UpdateAgency { .. } => "update_agency",
+            Command::DeleteRead { .. } => "delete_read",
+            Command::PutCorrectedRead { .. } => "correct_read",
             Command::AcceptTerms { .. } => "accept_terms",
             Command::PublishTerms { .. } => "publish_terms",
             Command::IngestFrame { .. } => "ingest_frame",
@@ -90,6 +145,48 @@ impl std::fmt::Display for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.kind())
     }
+}
+
+/// An administrator's change to an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AccountChange {
+    Disable {
+        reason: String,
+        by: String,
+        at: Millis,
+    },
+    Enable,
+    Revoke {
+        reason: String,
+        by: String,
+        at: Millis,
+    },
+    /// Records the agency's designation and the ALPR training date.
+    Designate {
+        designation: String,
+        trained_on: Option<String>,
+    },
+    /// Lost authenticator: the user enrolls again at the next login.
+    ResetTotp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AgencyChange {
+    /// Contributing or not (state administrator).
+    Contributing(bool),
+    Contact(String),
+    CaseNumberFormat(Option<String>),
+    IngestFilters(IngestFilters),
+}
+
+/// What a correction replaced, kept with the corrected read (Space::Reads, `correction/...`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadCorrection {
+    pub previous: Read,
+    pub by_user: String,
+    pub by_agency: String,
+    pub reason: String,
+    pub at: Millis,
 }
 
 /// What a frame record keeps of each of its reads (enough to answer a resend).

@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use super::command::{Command, FrameRead, Outcome};
-use crate::domain::{Read, User};
+use super::command::{AccountChange, AgencyChange, Command, FrameRead, Outcome};
+use crate::domain::{AccountHold, Agency, Read, TotpEnrolment, User};
+use crate::policy::sessions::SessionRecord;
 use crate::storage::{Order, Space, Storage, StorageError, WriteOp, codec, keys};
 
 #[derive(Debug, thiserror::Error)]
@@ -189,28 +190,185 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
         Command::SetPassword {
             username,
             password_hash,
-        } => update_user(ws, &username, |user| {
-            user.password_hash = password_hash;
-            user.must_change_password = false;
-            user.failed_logins = 0;
-            user.locked_until = None;
-        }),
+            keep_session,
+        } => {
+            close_sessions_of(ws, &username, keep_session)?;
+            update_user(ws, &username, |user| {
+                user.password_hash = password_hash;
+                user.must_change_password = false;
+                user.failed_logins = 0;
+                user.locked_until = None;
+            })
+        }
         Command::RecordLoginFailure {
             username,
             at,
             lock_after,
             lock_for_ms,
-        } => update_user(ws, &username, |user| {
-            user.failed_logins += 1;
-            if user.failed_logins >= lock_after {
-                user.locked_until = Some(at + lock_for_ms);
-                user.failed_logins = 0;
+        } => {
+            let outcome = update_user(ws, &username, |user| {
+                user.failed_logins += 1;
+                if user.failed_logins >= lock_after {
+                    user.locked_until = Some(at + lock_for_ms);
+                    user.failed_logins = 0;
+                }
+            })?;
+            if let Outcome::User(user) = &outcome
+                && user.locked_until == Some(at + lock_for_ms)
+            {
+                close_sessions_of(ws, &username, None)?;
             }
+            Ok(outcome)
+        }
+        Command::RecordLoginSuccess {
+            username,
+            totp_step,
+            session,
+            idle_ms,
+        } => {
+            let user: User = ws
+                .get_record(Space::Meta, &keys::user(&username))?
+                .ok_or_else(|| ApplyError::Rejected(format!("user {username} does not exist")))?;
+            if let Some(step) = totp_step {
+                match &user.totp {
+                    Some(t) if t.confirmed && step > t.last_step => {}
+                    Some(t) if t.confirmed => {
+                        return Err(ApplyError::Rejected(
+                            "this one-time code was already used; wait for the next one".into(),
+                        ));
+                    }
+                    _ => {
+                        return Err(ApplyError::Rejected(
+                            "the account has no confirmed second factor".into(),
+                        ));
+                    }
+                }
+            }
+            if !user.enabled {
+                return Err(ApplyError::Rejected("the account is disabled".into()));
+            }
+            let mut hashes: Vec<[u8; 32]> = ws
+                .get_record(Space::Meta, &keys::user_sessions(&username))?
+                .unwrap_or_default();
+            let mut live = Vec::with_capacity(hashes.len() + 1);
+            for hash in hashes.drain(..) {
+                let key = keys::session(&hash);
+                match ws.get_record::<SessionRecord>(Space::Meta, &key)? {
+                    Some(s) if !s.idle_expired(session.opened_at, idle_ms) => live.push(hash),
+                    _ => ws.delete(Space::Meta, key),
+                }
+            }
+            live.push(session.token_hash);
+            ws.put_record(Space::Meta, keys::user_sessions(&username), &live)?;
+            ws.put_record(Space::Meta, keys::session(&session.token_hash), &session)?;
+            update_user(ws, &username, |user| {
+                user.failed_logins = 0;
+                user.locked_until = None;
+                if let (Some(step), Some(t)) = (totp_step, user.totp.as_mut()) {
+                    t.last_step = step;
+                }
+            })
+        }
+        Command::TouchSession { token_hash, at } => {
+            let key = keys::session(&token_hash);
+            if let Some(mut session) = ws.get_record::<SessionRecord>(Space::Meta, &key)? {
+                session.last_seen = session.last_seen.max(at);
+                ws.put_record(Space::Meta, key, &session)?;
+            }
+            Ok(Outcome::Done)
+        }
+        Command::CloseSession { token_hash } => {
+            let key = keys::session(&token_hash);
+            if let Some(session) = ws.get_record::<SessionRecord>(Space::Meta, &key)? {
+                ws.delete(Space::Meta, key);
+                let list_key = keys::user_sessions(&session.username);
+                let mut hashes: Vec<[u8; 32]> =
+                    ws.get_record(Space::Meta, &list_key)?.unwrap_or_default();
+                hashes.retain(|h| *h != token_hash);
+                ws.put_record(Space::Meta, list_key, &hashes)?;
+            }
+            Ok(Outcome::Done)
+        }
+        Command::UpdateAccount { username, change } => {
+            let user: User = ws
+                .get_record(Space::Meta, &keys::user(&username))?
+                .ok_or_else(|| ApplyError::Rejected(format!("user {username} does not exist")))?;
+            if user.is_revoked() && !matches!(change, AccountChange::Designate { .. }) {
+                return Err(ApplyError::Rejected(format!(
+                    "the access of {username} was revoked; a revoked account cannot be changed"
+                )));
+            }
+            if matches!(
+                change,
+                AccountChange::Disable { .. }
+                    | AccountChange::Revoke { .. }
+                    | AccountChange::ResetTotp
+            ) {
+                close_sessions_of(ws, &username, None)?;
+            }
+            update_user(ws, &username, |user| match change {
+                AccountChange::Disable { reason, by, at } => {
+                    user.enabled = false;
+                    user.hold = Some(AccountHold::Disabled { reason, by, at });
+                }
+                AccountChange::Enable => {
+                    user.enabled = true;
+                    user.hold = None;
+                    user.failed_logins = 0;
+                    user.locked_until = None;
+                }
+                AccountChange::Revoke { reason, by, at } => {
+                    user.enabled = false;
+                    user.hold = Some(AccountHold::Revoked { reason, by, at });
+                }
+                AccountChange::Designate {
+                    designation,
+                    trained_on,
+                } => {
+                    user.designation = designation;
+                    user.trained_on = trained_on;
+                }
+                AccountChange::ResetTotp => user.totp = None,
+            })
+        }
+        Command::EnrollTotp {
+            username,
+            secret_base32,
+        } => update_user(ws, &username, |user| {
+            user.totp = Some(TotpEnrolment {
+                secret_base32,
+                confirmed: false,
+                last_step: 0,
+            })
         }),
-        Command::RecordLoginSuccess { username } => update_user(ws, &username, |user| {
-            user.failed_logins = 0;
-            user.locked_until = None;
-        }),
+        Command::ConfirmTotp { username, step } => {
+            let user: User = ws
+                .get_record(Space::Meta, &keys::user(&username))?
+                .ok_or_else(|| ApplyError::Rejected(format!("user {username} does not exist")))?;
+            if user.totp.is_none() {
+                return Err(ApplyError::Rejected("no TOTP enrolment to confirm".into()));
+            }
+            update_user(ws, &username, |user| {
+                if let Some(t) = user.totp.as_mut() {
+                    t.confirmed = true;
+                    t.last_step = step;
+                }
+            })
+        }
+        Command::UpdateAgency { agency_id, change } => {
+            let key = keys::agency(&agency_id);
+            let mut agency: Agency = ws.get_record(Space::Meta, &key)?.ok_or_else(|| {
+                ApplyError::Rejected(format!("agency {agency_id} does not exist"))
+            })?;
+            match change {
+                AgencyChange::Contributing(c) => agency.contributing = c,
+                AgencyChange::Contact(c) => agency.contact = c,
+                AgencyChange::CaseNumberFormat(f) => agency.case_number_format = f,
+                AgencyChange::IngestFilters(f) => agency.ingest_filters = f,
+            }
+            ws.put_record(Space::Meta, key, &agency)?;
+            Ok(Outcome::Done)
+        }
         Command::AcceptTerms {
             username,
             version,
@@ -221,6 +379,7 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                     "terms version {version} does not exist"
                 )));
             }
+            ws.put_record(Space::Meta, keys::terms_acceptance(version, &username), &at)?;
             update_user(ws, &username, |user| {
                 user.accepted_terms = Some((version, at))
             })
@@ -264,6 +423,36 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 stored,
                 already_present,
             })
+        }
+        Command::DeleteRead { id } => {
+            let Some(read) = ws.get_record::<Read>(Space::Reads, &keys::read(&id))? else {
+                return Err(ApplyError::Rejected(format!(
+                    "read {} is not stored",
+                    id.to_hex()
+                )));
+            };
+            remove_read(ws, &read);
+            ws.delete(Space::Images, keys::image(&id));
+            Ok(Outcome::Done)
+        }
+        Command::PutCorrectedRead {
+            read,
+            crop,
+            correction,
+        } => {
+            if let Some(crop) = crop {
+                ws.put(Space::Images, keys::image(&read.id), crop);
+            }
+            if let Some(stored) = ws.get_record::<Read>(Space::Reads, &keys::read(&read.id))? {
+                remove_read(ws, &stored);
+            }
+            ws.put_record(
+                Space::Meta,
+                keys::read_correction(&read.id, correction.at),
+                &correction,
+            )?;
+            store_read(ws, &read)?;
+            Ok(Outcome::Done)
         }
         Command::SetClusterLayout(layout) => {
             ws.put_record(Space::Meta, keys::CLUSTER_LAYOUT.to_vec(), &layout)?;
@@ -354,21 +543,50 @@ fn update_user(
     Ok(Outcome::User(Box::new(user)))
 }
 
+/// Ends a user's sessions (all, or all but `keep`).
+fn close_sessions_of(
+    ws: &mut WriteSet<'_>,
+    username: &str,
+    keep: Option<[u8; 32]>,
+) -> Result<(), ApplyError> {
+    let list_key = keys::user_sessions(username);
+    let hashes: Vec<[u8; 32]> = ws.get_record(Space::Meta, &list_key)?.unwrap_or_default();
+    let mut kept = Vec::new();
+    for hash in hashes {
+        if Some(hash) == keep {
+            kept.push(hash);
+        } else {
+            ws.delete(Space::Meta, keys::session(&hash));
+        }
+    }
+    ws.put_record(Space::Meta, list_key, &kept)?;
+    Ok(())
+}
+
+/// The index entries of a read, as [`store_read`] writes them.
+fn read_index_keys(read: &Read) -> [Vec<u8>; 4] {
+    let at = read.captured_at;
+    [
+        keys::read_index(keys::IDX_PLATE, &read.plate, at, &read.id),
+        keys::read_index(keys::IDX_TIME, "", at, &read.id),
+        keys::read_index(keys::IDX_CAMERA, &read.camera_id, at, &read.id),
+        keys::read_index(keys::IDX_AGENCY, &read.agency_id, at, &read.id),
+    ]
+}
+
+/// Removes a read and its index entries (not its image or correction history).
+fn remove_read(ws: &mut WriteSet<'_>, read: &Read) {
+    ws.delete(Space::Reads, keys::read(&read.id));
+    for key in read_index_keys(read) {
+        ws.delete(Space::ReadIndex, key);
+    }
+}
+
 /// Writes a read and its four index entries.
 fn store_read(ws: &mut WriteSet<'_>, read: &Read) -> Result<(), StorageError> {
     ws.put_record(Space::Reads, keys::read(&read.id), read)?;
-    let at = read.captured_at;
-    for (kind, component) in [
-        (keys::IDX_PLATE, read.plate.as_str()),
-        (keys::IDX_TIME, ""),
-        (keys::IDX_CAMERA, read.camera_id.as_str()),
-        (keys::IDX_AGENCY, read.agency_id.as_str()),
-    ] {
-        ws.put(
-            Space::ReadIndex,
-            keys::read_index(kind, component, at, &read.id),
-            Vec::new(),
-        );
+    for key in read_index_keys(read) {
+        ws.put(Space::ReadIndex, key, Vec::new());
     }
     Ok(())
 }
@@ -736,20 +954,14 @@ mod tests {
     #[test]
     fn rules_of_the_state_reject_without_changing_anything() {
         let storage = MemoryStorage::new();
-        let user = User {
-            username: "u".into(),
-            agency_id: "NOPE".into(),
-            role: crate::domain::Role::AuthorizedUser,
-            password_hash: String::new(),
-            must_change_password: true,
-            enabled: true,
-            trained_on: None,
-            failed_logins: 0,
-            locked_until: None,
-            accepted_terms: None,
-            created_at: 0,
-            created_by: "t".into(),
-        };
+        let user = User::new(
+            "u",
+            "NOPE",
+            crate::domain::Role::AuthorizedUser,
+            String::new(),
+            "t",
+            0,
+        );
         assert!(matches!(
             commit(&storage, Command::CreateUser(user)),
             Err(ApplyError::Rejected(_))

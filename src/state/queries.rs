@@ -57,6 +57,58 @@ pub fn users(storage: &dyn Storage) -> Result<Vec<User>, StorageError> {
     list_prefix(storage, Space::Meta, keys::USER_PREFIX)
 }
 
+pub fn session(
+    storage: &dyn Storage,
+    token_hash: &[u8; 32],
+) -> Result<Option<crate::policy::sessions::SessionRecord>, StorageError> {
+    get(storage, Space::Meta, &keys::session(token_hash))
+}
+
+/// Every session on record (live or idle past expiry but not yet removed).
+pub fn sessions(
+    storage: &dyn Storage,
+) -> Result<Vec<crate::policy::sessions::SessionRecord>, StorageError> {
+    list_prefix(storage, Space::Meta, keys::SESSION_PREFIX)
+}
+
+/// Who accepted terms `version`, and when: (username, accepted at).
+pub fn terms_acceptances(
+    storage: &dyn Storage,
+    version: u32,
+) -> Result<Vec<(String, Millis)>, StorageError> {
+    let prefix = keys::terms_acceptance_prefix(version);
+    let mut out = Vec::new();
+    let mut failure = None;
+    storage.scan(
+        Space::Meta,
+        &prefix,
+        &prefix_end(&prefix),
+        Order::Ascending,
+        &mut |k, v| {
+            match codec::decode::<Millis>(v) {
+                Ok(at) => out.push((String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), at)),
+                Err(e) => {
+                    failure = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        },
+    )?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// The corrections of a read, oldest first (in the shard that stores it).
+pub fn read_corrections(
+    storage: &dyn Storage,
+    id: &ReadId,
+) -> Result<Vec<crate::state::command::ReadCorrection>, StorageError> {
+    list_prefix(storage, Space::Meta, &keys::read_corrections_prefix(id))
+}
+
 pub fn agency(storage: &dyn Storage, id: &str) -> Result<Option<Agency>, StorageError> {
     get(storage, Space::Meta, &keys::agency(id))
 }

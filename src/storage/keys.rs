@@ -105,6 +105,43 @@ pub fn terms(version: u32) -> Vec<u8> {
 }
 pub const TERMS_PREFIX: &[u8] = b"terms/";
 
+/// Who accepted which terms version, when (`acceptance/<version>/<username>`).
+pub fn terms_acceptance(version: u32, username: &str) -> Vec<u8> {
+    let mut key = terms_acceptance_prefix(version);
+    key.extend_from_slice(username.as_bytes());
+    key
+}
+pub fn terms_acceptance_prefix(version: u32) -> Vec<u8> {
+    let mut key = b"acceptance/".to_vec();
+    key.extend_from_slice(&version.to_be_bytes());
+    key.push(b'/');
+    key
+}
+
+/// A live session by the hash of its token.
+pub fn session(token_hash: &[u8; 32]) -> Vec<u8> {
+    let mut key = b"session/".to_vec();
+    key.extend_from_slice(token_hash);
+    key
+}
+pub const SESSION_PREFIX: &[u8] = b"session/";
+/// The hashes of a user's live sessions.
+pub fn user_sessions(username: &str) -> Vec<u8> {
+    format!("user-sessions/{username}").into_bytes()
+}
+
+/// What a correction of read `id` at `at` replaced (a shard's Space::Meta).
+pub fn read_correction(id: &ReadId, at: Millis) -> Vec<u8> {
+    let mut key = read_corrections_prefix(id);
+    key.extend_from_slice(&time_bytes(at));
+    key
+}
+pub fn read_corrections_prefix(id: &ReadId) -> Vec<u8> {
+    let mut key = b"correction/".to_vec();
+    key.extend_from_slice(&id.0);
+    key
+}
+
 /// The audit chain head: last sequence number and hash.
 pub const AUDIT_HEAD: &[u8] = b"audit-head";
 

@@ -162,6 +162,12 @@ alternates = 3
         ApiClient::new(&self.api.to_string(), &self.cert()).expect("client")
     }
 
+    /// A client of this node holding the keychain (TOTP secrets) of `keys`' accounts.
+    pub fn client_with_keys_of(&self, keys: &ApiClient) -> ApiClient {
+        keys.at(&self.api.to_string(), &self.cert())
+            .expect("client")
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
@@ -229,6 +235,7 @@ pub async fn world(node: &NodeProcess) -> World {
             name: "Test Police".into(),
             contributing: true,
             contact: "records desk 555-0101".into(),
+            case_number_format: None,
         })
         .await
         .expect("agency");
@@ -238,6 +245,7 @@ pub async fn world(node: &NodeProcess) -> World {
             agency_id: AGENCY.into(),
             role: Role::AuthorizedUser,
             trained_on: Some("2026-01-01".into()),
+            designation: String::new(),
         })
         .await
         .expect("user");
