@@ -27,5 +27,16 @@ done
 echo "launch: creating the cluster ($nodes nodes, $shards shards)"
 "$bin" cluster init --certs "$run/certs" --via 127.0.0.1:7001 --members "$members" --shards "$shards"
 cat "$run"/node-*/tls/node-cert.pem > "$run/camera-trust.pem"
-"$bin" cluster status --certs "$run/certs" --via 127.0.0.1:7001
+# Wait (up to 20 s) until every group reports all its replicas caught up, then show the status.
+want=$(( nodes < 3 ? nodes : 3 ))
+for _ in $(seq 1 40); do
+    status="$("$bin" cluster status --certs "$run/certs" --via 127.0.0.1:7001)"
+    if ! grep -q 'lag [1-9]' <<<"$status" && awk -v want="$want" '
+        /^(meta|audit|shard-)/ { n = gsub(/\(lag /, "&"); if (n < want) bad = 1 }
+        END { exit bad }' <<<"$status"; then
+        break
+    fi
+    sleep 0.5
+done
+echo "$status"
 echo "launch: cameras: alpr-central camera --server-cert $run/camera-trust.pem $(for i in $(seq 1 "$nodes"); do printf -- '--server 127.0.0.%s:4433 ' "$i"; done)..."
