@@ -222,6 +222,80 @@ impl ApiClient {
         Ok(enrolment)
     }
 
+    /// A POST of raw bytes (a file) with query parameters; the answer decoded as `T`.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Result<T> {
+        let mut request = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .query(query)
+            .header("content-type", "text/plain")
+            .body(body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            return Err(ApiFailure { status, body: text }.into());
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("decoding the answer of {path}: {text}"))
+    }
+
+    /// Opens `path` as a server-sent event stream; events arrive on the returned channel as
+    /// (event name, id, data) until the stream ends.
+    pub async fn events(
+        &self,
+        path: &str,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<(String, Option<u64>, String)>> {
+        let mut request = self.http.get(format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let mut response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.text().await.unwrap_or_default();
+            return Err(ApiFailure { status, body }.into());
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buffer = String::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let (mut event, mut id, mut data) = (String::new(), None, String::new());
+                    for line in block.lines() {
+                        if let Some(v) = line.strip_prefix("event: ") {
+                            event = v.to_string();
+                        } else if let Some(v) = line.strip_prefix("id: ") {
+                            id = v.trim().parse().ok();
+                        } else if let Some(v) = line.strip_prefix("data: ") {
+                            data.push_str(v);
+                        }
+                    }
+                    if !event.is_empty() && tx.send((event, id, data)).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     /// A GET of `path` decoded as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         self.call::<(), _>(reqwest::Method::GET, path, None).await

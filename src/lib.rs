@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod hotlist;
 pub mod import;
 pub mod metrics;
 pub mod node;

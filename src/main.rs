@@ -102,6 +102,11 @@ enum Cmd {
         #[arg(long, default_value = "-07:00", allow_hyphen_values = true)]
         utc_offset: String,
     },
+    /// Hot lists: check a list file offline, or import it into a list through a node's API.
+    Hotlist {
+        #[command(subcommand)]
+        command: HotlistCmd,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -164,6 +169,61 @@ enum ClusterCmd {
         certs: PathBuf,
         #[arg(long)]
         via: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum HotlistCmd {
+    /// Parse a list file and report what would be imported and every skipped line.
+    Check {
+        #[arg(long, value_enum)]
+        format: alpr_central::hotlist::ListFormat,
+        #[arg(long)]
+        file: PathBuf,
+        /// Delimited files: `;` `,` `:` `|` or `tab` (default: detected from the header).
+        #[arg(long)]
+        delimiter: Option<String>,
+        #[arg(long)]
+        plate_column: Option<String>,
+        #[arg(long)]
+        state_column: Option<String>,
+        #[arg(long)]
+        note_column: Option<String>,
+    },
+    /// Import a list file into hot list LIST (created first with POST /api/v1/hotlists) as an
+    /// administrator: the password comes from ALPR_PASSWORD, the second-factor code from
+    /// --totp or ALPR_TOTP.
+    Import {
+        /// The node's HTTPS API, e.g. 127.0.0.1:8443.
+        #[arg(long)]
+        api: String,
+        /// The node's certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        user: String,
+        #[arg(long, env = "ALPR_TOTP")]
+        totp: Option<String>,
+        #[arg(long)]
+        list: String,
+        #[arg(long, value_enum)]
+        format: alpr_central::hotlist::ListFormat,
+        #[arg(long)]
+        file: PathBuf,
+        /// `replace` (the file becomes the list) or `add`.
+        #[arg(long, default_value = "replace")]
+        mode: String,
+        #[arg(long)]
+        delimiter: Option<String>,
+        #[arg(long)]
+        plate_column: Option<String>,
+        #[arg(long)]
+        state_column: Option<String>,
+        #[arg(long)]
+        note_column: Option<String>,
+        /// Search the last N days of reads for the new entries (historical hits).
+        #[arg(long)]
+        history_days: Option<u32>,
     },
 }
 
@@ -306,6 +366,104 @@ async fn main() -> Result<()> {
             cluster.shutdown().await;
             report?.print();
         }
+        Cmd::Hotlist {
+            command:
+                HotlistCmd::Check {
+                    format,
+                    file,
+                    delimiter,
+                    plate_column,
+                    state_column,
+                    note_column,
+                },
+        } => {
+            init_logging("warn");
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let options = alpr_central::hotlist::DelimitedOptions {
+                delimiter: parse_delimiter(delimiter.as_deref())?,
+                plate_column,
+                state_column,
+                note_column,
+            };
+            let parsed = alpr_central::hotlist::parse::parse(
+                format,
+                &String::from_utf8_lossy(&bytes),
+                &options,
+            );
+            print_list_report(parsed.lines, parsed.entries.len(), &parsed.skipped);
+        }
+        Cmd::Hotlist {
+            command:
+                HotlistCmd::Import {
+                    api,
+                    cert,
+                    user,
+                    totp,
+                    list,
+                    format,
+                    file,
+                    mode,
+                    delimiter,
+                    plate_column,
+                    state_column,
+                    note_column,
+                    history_days,
+                },
+        } => {
+            init_logging("warn");
+            let password = std::env::var("ALPR_PASSWORD")
+                .context("set ALPR_PASSWORD to the administrator's password")?;
+            let client = alpr_central::client::ApiClient::new(&api, &cert)?;
+            let mut body = serde_json::json!({"username": user, "password": password});
+            if let Some(code) = totp {
+                body["totp"] = serde_json::Value::String(code);
+            }
+            let (status, text) = client
+                .raw(reqwest::Method::POST, "/api/v1/login", Some(&body))
+                .await?;
+            if status != 200 {
+                bail!("login refused (HTTP {status}): {text}");
+            }
+            let login: serde_json::Value = serde_json::from_str(&text).context("login answer")?;
+            let session = client.with_token(login["token"].as_str().unwrap_or_default());
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let format_name = serde_json::to_value(format)?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let mut query = vec![("format", format_name), ("mode", mode)];
+            for (name, value) in [
+                ("delimiter", delimiter),
+                ("plate_column", plate_column),
+                ("state_column", state_column),
+                ("note_column", note_column),
+                ("history_days", history_days.map(|d| d.to_string())),
+            ] {
+                if let Some(v) = value {
+                    query.push((name, v));
+                }
+            }
+            let progress = indicatif::ProgressBar::new_spinner();
+            progress.set_message(format!("importing {} into {list}", file.display()));
+            progress.enable_steady_tick(Duration::from_millis(200));
+            let report: alpr_central::api::hotlists::ImportReport = session
+                .post_bytes(&format!("/api/v1/hotlists/{list}/entries"), &query, bytes)
+                .await?;
+            progress.finish_and_clear();
+            print_list_report(report.lines, report.imported, &report.skipped);
+            println!(
+                "list {} now holds {} entries",
+                report.list.id, report.list.entries
+            );
+            if history_days.is_some() {
+                println!(
+                    "historical search: {} reads found, {} alerts raised",
+                    report.historical_reads_found, report.historical_alerts
+                );
+            }
+        }
         Cmd::Audit {
             command:
                 AuditCmd::Verify {
@@ -385,4 +543,26 @@ async fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_delimiter(text: Option<&str>) -> Result<Option<char>> {
+    Ok(match text {
+        None => None,
+        Some("tab") | Some("\\t") | Some("\t") => Some('\t'),
+        Some(d) if d.chars().count() == 1 => d.chars().next(),
+        Some(d) => bail!("delimiter {d:?} is not one character or `tab`"),
+    })
+}
+
+fn print_list_report(lines: u64, imported: usize, skipped: &[alpr_central::hotlist::SkippedLine]) {
+    println!("== hot list file");
+    println!("data lines        {lines}");
+    println!("entries           {imported}");
+    println!("skipped           {}", skipped.len());
+    for s in skipped.iter().take(50) {
+        println!("  line {}: {}", s.line, s.reason);
+    }
+    if skipped.len() > 50 {
+        println!("  ... {} more", skipped.len() - 50);
+    }
 }

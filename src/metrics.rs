@@ -13,6 +13,8 @@ pub struct Metrics {
     pub frames_acknowledged: IntCounter,
     pub frames_rejected: IntCounterVec,
     pub reads_stored: IntCounter,
+    /// Hot-list alerts raised at ingest or by historical searches.
+    pub alerts_raised: IntCounter,
     /// Reads kept out by their agency's ingest filters, by rule.
     pub reads_filtered: IntCounterVec,
     pub recognition_seconds: Histogram,
@@ -47,6 +49,8 @@ impl Metrics {
         .expect("metric");
         let reads_stored =
             IntCounter::new("reads_stored_total", "Reads stored from cameras").expect("metric");
+        let alerts_raised =
+            IntCounter::new("alerts_raised_total", "Hot-list alerts raised").expect("metric");
         let reads_filtered = IntCounterVec::new(
             Opts::new(
                 "reads_filtered_total",
@@ -123,6 +127,7 @@ impl Metrics {
             frames_rejected,
             reads_stored,
             reads_filtered,
+            alerts_raised,
             recognition_seconds,
             commands_applied,
             commit_batch_size,
@@ -145,6 +150,7 @@ impl Metrics {
             Box::new(self.frames_rejected.clone()),
             Box::new(self.reads_stored.clone()),
             Box::new(self.reads_filtered.clone()),
+            Box::new(self.alerts_raised.clone()),
             Box::new(self.recognition_seconds.clone()),
             Box::new(self.commands_applied.clone()),
             Box::new(self.commit_batch_size.clone()),

@@ -120,6 +120,7 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
         metrics: metrics.clone(),
         policy: config.policy.clone(),
         min_confidence: config.recognition.min_confidence,
+        alerts: crate::hotlist::AlertHub::start(cluster.clone()),
         working_hours: config.audit.working_hours()?,
     });
     let http = api::serve(

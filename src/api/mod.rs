@@ -7,6 +7,7 @@ pub mod admin;
 pub mod audit_log;
 pub mod auth;
 pub mod error;
+pub mod hotlists;
 pub mod ops;
 pub mod reads;
 pub mod search;
@@ -32,6 +33,8 @@ pub struct ApiState {
     pub policy: PolicySection,
     /// Reads below this confidence are marked low-confidence in results.
     pub min_confidence: f32,
+    /// Alerts committed by any node, for this node's event streams.
+    pub alerts: Arc<crate::hotlist::AlertHub>,
     /// What the audit volume report takes as working time.
     pub working_hours: crate::state::audit_reports::WorkingHours,
 }
@@ -78,6 +81,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/reads/{id}", web::delete().to(reads::delete))
                 .route("/reads/{id}/correct", web::post().to(reads::correct))
                 .route("/reads/{id}/crop", web::get().to(search::crop))
+                .route("/hotlists", web::post().to(hotlists::put_list))
+                .route("/hotlists", web::get().to(hotlists::lists))
+                .route("/hotlists/{id}/entries", web::post().to(hotlists::import))
+                .route("/hotlists/{id}/remove", web::post().to(hotlists::remove))
+                .route("/alerts", web::get().to(hotlists::list_alerts))
+                .route("/alerts/stream", web::get().to(hotlists::stream))
+                .route("/alerts/{id}/review", web::post().to(hotlists::review))
                 .route("/audit", web::get().to(audit_log::list))
                 .route("/audit/cases/{case}", web::get().to(audit_log::case_file))
                 .route("/audit/reports/{kind}", web::get().to(audit_log::report))
@@ -96,6 +106,8 @@ pub fn serve(
         App::new()
             .app_data(data.clone())
             .app_data(error::json_config())
+            // Hot-list files arrive as request bodies.
+            .app_data(web::PayloadConfig::new(64 << 20))
             .app_data(
                 web::PathConfig::default()
                     .error_handler(|e, _| ApiError::bad_request("bad_path", e.to_string()).into()),

@@ -190,6 +190,7 @@ pub async fn submit(
             .inc();
     }
     let read_ids: Vec<String> = filtered.reads.iter().map(|r| r.id.to_hex()).collect();
+    let for_alerts = filtered.reads.clone();
     let (mut stored, mut already_present) = (0, 0);
     if !filtered.reads.is_empty() {
         match state
@@ -208,6 +209,16 @@ pub async fn submit(
             }
             other => return Err(ApiError::internal(format!("unexpected outcome {other:?}"))),
         }
+    }
+    if stored > 0 {
+        let cluster = state.cluster.clone();
+        let metrics = state.metrics.clone();
+        tokio::spawn(async move {
+            match crate::hotlist::raise_alerts(&cluster, &for_alerts, false).await {
+                Ok(n) => metrics.alerts_raised.inc_by(n),
+                Err(e) => tracing::warn!(error = %e, "hot-list matching failed"),
+            }
+        });
     }
     let receipt = SubmissionReceipt {
         read_ids,

@@ -185,6 +185,7 @@ pub async fn process_frame(
             confidence: r.confidence,
         })
         .collect();
+    let for_alerts = reads.clone();
     let command = Command::IngestFrame {
         camera_id: camera.id.clone(),
         seq: frame.seq,
@@ -197,6 +198,17 @@ pub async fn process_frame(
             duplicate: false, ..
         }) => {
             ctx.metrics.reads_stored.inc_by(acked.len() as u64);
+            // Hot-list matching runs after the acknowledgement is decided, off the ack path.
+            if !for_alerts.is_empty() {
+                let cluster = ctx.cluster.clone();
+                let metrics = ctx.metrics.clone();
+                tokio::spawn(async move {
+                    match crate::hotlist::raise_alerts(&cluster, &for_alerts, false).await {
+                        Ok(n) => metrics.alerts_raised.inc_by(n),
+                        Err(e) => tracing::warn!(error = %e, "hot-list matching failed"),
+                    }
+                });
+            }
             Ok(FrameAck {
                 reads: acked,
                 duplicate: false,

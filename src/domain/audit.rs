@@ -40,6 +40,12 @@ pub enum AuditAction {
     CorrectRead,
     /// The source agency deleted a read.
     DeleteRead,
+    /// A hot list created, changed, imported into or entries removed.
+    ManageHotlist,
+    /// An alert delivered to a user (it shows ALPR data).
+    ViewAlert,
+    /// A hit review: confirmed, misread, wrong state, dismissed.
+    ReviewAlert,
 }
 
 impl AuditAction {

@@ -103,6 +103,22 @@ pub enum Command {
         crop: Option<Vec<u8>>,
         correction: Box<ReadCorrection>,
     },
+    /// Creates or updates a hot list's metadata (not its entries).
+    PutHotlist(Box<crate::hotlist::Hotlist>),
+    /// Adds and removes entries of a list (after removing them all when `clear_first`).
+    HotlistEntries {
+        list_id: String,
+        clear_first: bool,
+        add: Vec<crate::hotlist::ListEntry>,
+        remove: Vec<(String, Option<String>)>,
+        at: Millis,
+    },
+    /// An alert: stored once per read and list, with the next alert sequence number.
+    RaiseAlert(Box<crate::hotlist::Alert>),
+    ReviewAlert {
+        alert_id: [u8; 16],
+        review: crate::hotlist::AlertReview,
+    },
     /// The cluster's nodes, shard count and placement (metadata group).
     SetClusterLayout(crate::cluster::ClusterLayout),
     AppendAudit(AuditDraft),
@@ -129,6 +145,10 @@ impl Command {
             Command::UpdateAgency { .. } => "update_agency",
             Command::DeleteRead { .. } => "delete_read",
             Command::PutCorrectedRead { .. } => "correct_read",
+            Command::PutHotlist(_) => "put_hotlist",
+            Command::HotlistEntries { .. } => "hotlist_entries",
+            Command::RaiseAlert(_) => "raise_alert",
+            Command::ReviewAlert { .. } => "review_alert",
             Command::AcceptTerms { .. } => "accept_terms",
             Command::PublishTerms { .. } => "publish_terms",
             Command::IngestFrame { .. } => "ingest_frame",
@@ -223,6 +243,11 @@ pub enum Outcome {
     Audited {
         seq: u64,
         hash: [u8; 32],
+    },
+    /// An alert's sequence number; `new` is false when it had been raised before.
+    Alerted {
+        seq: u64,
+        new: bool,
     },
     /// The user record after a login bookkeeping command.
     User(Box<User>),

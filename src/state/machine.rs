@@ -82,6 +82,33 @@ impl<'a> WriteSet<'a> {
         self.pending = checkpoint;
     }
 
+    /// The keys under `prefix` as this batch sees them (stored, plus pending puts, minus
+    /// pending deletions), in order.
+    pub fn keys_with_prefix(
+        &self,
+        space: Space,
+        prefix: &[u8],
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
+        let mut end = prefix.to_vec();
+        end.push(0xff);
+        let mut keys = std::collections::BTreeSet::new();
+        self.storage
+            .scan(space, prefix, &end, Order::Ascending, &mut |k, _| {
+                keys.insert(k.to_vec());
+                ControlFlow::Continue(())
+            })?;
+        for ((s, key), value) in self.pending.range((space, prefix.to_vec())..) {
+            if *s != space || !key.starts_with(prefix) {
+                break;
+            }
+            match value {
+                Some(_) => keys.insert(key.clone()),
+                None => keys.remove(key),
+            };
+        }
+        Ok(keys.into_iter().collect())
+    }
+
     pub fn into_ops(self) -> Vec<WriteOp> {
         self.pending
             .into_iter()
@@ -452,6 +479,116 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 &correction,
             )?;
             store_read(ws, &read)?;
+            Ok(Outcome::Done)
+        }
+        Command::PutHotlist(list) => {
+            let key = keys::hotlist(&list.id);
+            let mut list = *list;
+            if let Some(old) = ws.get_record::<crate::hotlist::Hotlist>(Space::Meta, &key)? {
+                list.entries = old.entries;
+            }
+            ws.put_record(Space::Meta, key, &list)?;
+            Ok(Outcome::Done)
+        }
+        Command::HotlistEntries {
+            list_id,
+            clear_first,
+            add,
+            remove,
+            at,
+        } => {
+            let list_key = keys::hotlist(&list_id);
+            let mut list: crate::hotlist::Hotlist =
+                ws.get_record(Space::Meta, &list_key)?.ok_or_else(|| {
+                    ApplyError::Rejected(format!("hot list {list_id} does not exist"))
+                })?;
+            let mut doomed: Vec<(String, Option<String>)> = remove;
+            if clear_first {
+                let prefix = keys::hotlist_members_prefix(&list_id);
+                for key in ws.keys_with_prefix(Space::Meta, &prefix)? {
+                    let rest = &key[prefix.len()..];
+                    let mut parts = rest.split(|b| *b == 0);
+                    let plate =
+                        String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+                    let state = parts
+                        .next()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned());
+                    doomed.push((plate, state));
+                }
+            }
+            for (plate, state) in doomed {
+                let member = keys::hotlist_member(&list_id, &plate, state.as_deref());
+                if ws.get(Space::Meta, &member)?.is_some() {
+                    ws.delete(Space::Meta, member);
+                    ws.delete(
+                        Space::Meta,
+                        keys::hotlist_entry(&plate, &list_id, state.as_deref()),
+                    );
+                    ws.delete(
+                        Space::Meta,
+                        keys::hotlist_fold(
+                            &crate::hotlist::fold(&plate),
+                            &plate,
+                            &list_id,
+                            state.as_deref(),
+                        ),
+                    );
+                    list.entries = list.entries.saturating_sub(1);
+                }
+            }
+            for entry in add {
+                let state = entry.plate_state.as_deref();
+                let member = keys::hotlist_member(&list_id, &entry.plate, state);
+                if ws.get(Space::Meta, &member)?.is_none() {
+                    list.entries += 1;
+                }
+                ws.put(Space::Meta, member, Vec::new());
+                let value = codec::encode(&(list_id.clone(), entry.clone()))?;
+                ws.put(
+                    Space::Meta,
+                    keys::hotlist_entry(&entry.plate, &list_id, state),
+                    value.clone(),
+                );
+                ws.put(
+                    Space::Meta,
+                    keys::hotlist_fold(
+                        &crate::hotlist::fold(&entry.plate),
+                        &entry.plate,
+                        &list_id,
+                        state,
+                    ),
+                    value,
+                );
+            }
+            list.updated_at = at;
+            ws.put_record(Space::Meta, list_key, &list)?;
+            Ok(Outcome::Done)
+        }
+        Command::RaiseAlert(alert) => {
+            let id_key = keys::alert_id(&alert.id);
+            if let Some(seq) = ws.get_record::<u64>(Space::Meta, &id_key)? {
+                return Ok(Outcome::Alerted { seq, new: false });
+            }
+            let seq = ws
+                .get_record::<u64>(Space::Meta, keys::ALERT_SEQ)?
+                .unwrap_or(0)
+                + 1;
+            ws.put_record(Space::Meta, keys::ALERT_SEQ.to_vec(), &seq)?;
+            ws.put_record(Space::Meta, id_key, &seq)?;
+            ws.put_record(Space::Meta, keys::alert(seq), &*alert)?;
+            Ok(Outcome::Alerted { seq, new: true })
+        }
+        Command::ReviewAlert { alert_id, review } => {
+            let seq: u64 = ws
+                .get_record(Space::Meta, &keys::alert_id(&alert_id))?
+                .ok_or_else(|| ApplyError::Rejected("no such alert".into()))?;
+            let key = keys::alert(seq);
+            let mut alert: crate::hotlist::Alert = ws
+                .get_record(Space::Meta, &key)?
+                .ok_or_else(|| ApplyError::Rejected("no such alert".into()))?;
+            alert.reviews.push(review);
+            ws.put_record(Space::Meta, key, &alert)?;
             Ok(Outcome::Done)
         }
         Command::SetClusterLayout(layout) => {

@@ -20,7 +20,8 @@ fn get<T: serde::de::DeserializeOwned>(
         .transpose()
 }
 
-fn list_prefix<T: serde::de::DeserializeOwned>(
+/// Every record under `prefix`, decoded.
+pub fn list_prefix<T: serde::de::DeserializeOwned>(
     storage: &dyn Storage,
     space: Space,
     prefix: &[u8],

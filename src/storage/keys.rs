@@ -142,6 +142,73 @@ pub fn read_corrections_prefix(id: &ReadId) -> Vec<u8> {
     key
 }
 
+/// A hot list's metadata.
+pub fn hotlist(id: &str) -> Vec<u8> {
+    format!("hotlist/{id}").into_bytes()
+}
+pub const HOTLIST_PREFIX: &[u8] = b"hotlist/";
+
+/// `hotlist-entry/<plate>\0<list>\0<state>` -> (list id, entry): matching by exact plate.
+pub fn hotlist_entry(plate: &str, list_id: &str, state: Option<&str>) -> Vec<u8> {
+    let mut key = hotlist_plate_prefix(plate);
+    key.extend_from_slice(list_id.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(state.unwrap_or("").as_bytes());
+    key
+}
+pub fn hotlist_plate_prefix(plate: &str) -> Vec<u8> {
+    let mut key = b"hotlist-entry/".to_vec();
+    key.extend_from_slice(plate.as_bytes());
+    key.push(SEP);
+    key
+}
+/// `hotlist-fold/<folded plate>\0<plate>\0<list>\0<state>` -> (list id, entry): fuzzy matching.
+pub fn hotlist_fold(folded: &str, plate: &str, list_id: &str, state: Option<&str>) -> Vec<u8> {
+    let mut key = hotlist_fold_prefix(folded);
+    key.extend_from_slice(plate.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(list_id.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(state.unwrap_or("").as_bytes());
+    key
+}
+pub fn hotlist_fold_prefix(folded: &str) -> Vec<u8> {
+    let mut key = b"hotlist-fold/".to_vec();
+    key.extend_from_slice(folded.as_bytes());
+    key.push(SEP);
+    key
+}
+/// `hotlist-member/<list>\0<plate>\0<state>` -> (): the entries of one list.
+pub fn hotlist_member(list_id: &str, plate: &str, state: Option<&str>) -> Vec<u8> {
+    let mut key = hotlist_members_prefix(list_id);
+    key.extend_from_slice(plate.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(state.unwrap_or("").as_bytes());
+    key
+}
+pub fn hotlist_members_prefix(list_id: &str) -> Vec<u8> {
+    let mut key = b"hotlist-member/".to_vec();
+    key.extend_from_slice(list_id.as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// Alerts by the sequence number the metadata group gave them.
+pub fn alert(seq: u64) -> Vec<u8> {
+    let mut key = ALERT_PREFIX.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+pub const ALERT_PREFIX: &[u8] = b"alert/";
+/// Alert id -> its sequence number (one alert per read and list).
+pub fn alert_id(id: &[u8; 16]) -> Vec<u8> {
+    let mut key = b"alert-id/".to_vec();
+    key.extend_from_slice(id);
+    key
+}
+/// The last alert sequence number.
+pub const ALERT_SEQ: &[u8] = b"alert-seq";
+
 /// The audit chain head: last sequence number and hash.
 pub const AUDIT_HEAD: &[u8] = b"audit-head";
 
