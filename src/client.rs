@@ -89,7 +89,7 @@ impl ApiClient {
     async fn next_totp_code(&self, username: &str) -> Result<Option<(String, u64)>> {
         use crate::policy::totp::{STEP_SECONDS, code_at};
         loop {
-            let now = crate::util::now_millis() as u64 / 1000;
+            let now = crate::util::wall_clock_millis() as u64 / 1000;
             let step = now / STEP_SECONDS;
             let pick = {
                 let mut keychain = self
@@ -294,6 +294,28 @@ impl ApiClient {
             }
         });
         Ok(rx)
+    }
+
+    /// A GET of `path` as raw bytes (archives, images).
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let mut request = self.http.get(format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {path}"))?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = response.text().await.unwrap_or_default();
+            return Err(ApiFailure { status, body }.into());
+        }
+        Ok(response
+            .bytes()
+            .await
+            .with_context(|| format!("reading {path}"))?
+            .to_vec())
     }
 
     /// A GET of `path` decoded as `T`.

@@ -23,6 +23,27 @@ pub struct Config {
     pub cluster: ClusterSection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// How long reads are kept (policy 7b) and how often the purge runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSection {
+    /// Reads older than this (by capture time) are purged unless held; agencies may set less.
+    pub days: u32,
+    /// The automatic purge runs this often (on the metadata group's leader).
+    pub purge_every_hours: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        Self {
+            days: 365,
+            purge_every_hours: 24,
+        }
+    }
 }
 
 /// What the audit reports take as normal working time.
@@ -133,6 +154,10 @@ pub struct NodeSection {
     /// Extra DNS names or IPs for the node's TLS certificate (localhost and the listen IPs are always in).
     #[serde(default)]
     pub tls_names: Vec<String>,
+    /// Shifts this node's clock by this many seconds: for clock-skew drills and tests of
+    /// time-dependent rules only (0 in production).
+    #[serde(default)]
+    pub clock_skew_seconds: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod node;
 pub mod policy;
 pub mod recognition;
+pub mod retention;
 pub mod state;
 pub mod storage;
 pub mod tls;

@@ -107,6 +107,11 @@ enum Cmd {
         #[command(subcommand)]
         command: HotlistCmd,
     },
+    /// Evidence archives: verify one offline.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCmd,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -225,6 +230,13 @@ enum HotlistCmd {
         #[arg(long)]
         history_days: Option<u32>,
     },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCmd {
+    /// Check an evidence archive (GET /api/v1/evidence/{case}): the manifest's signature, and
+    /// every file against its SHA-256. Exits 1 when anything does not match.
+    Verify { archive: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -462,6 +474,19 @@ async fn main() -> Result<()> {
                     "historical search: {} reads found, {} alerts raised",
                     report.historical_reads_found, report.historical_alerts
                 );
+            }
+        }
+        Cmd::Evidence {
+            command: EvidenceCmd::Verify { archive },
+        } => {
+            let bytes = std::fs::read(&archive)
+                .with_context(|| format!("reading {}", archive.display()))?;
+            match alpr_central::api::retention::verify_archive(&bytes) {
+                Ok(report) => println!("{report}"),
+                Err(why) => {
+                    println!("evidence archive FAILED verification: {why}");
+                    std::process::exit(1);
+                }
             }
         }
         Cmd::Audit {

@@ -48,6 +48,13 @@ pub struct RunningNode {
 /// without it the node runs and refuses frames that carry images.
 pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> {
     crate::tls::init_crypto();
+    crate::util::set_clock_skew_ms(config.node.clock_skew_seconds * 1000);
+    if config.node.clock_skew_seconds != 0 {
+        tracing::warn!(
+            seconds = config.node.clock_skew_seconds,
+            "this node's clock is deliberately skewed (node.clock_skew_seconds)"
+        );
+    }
     std::fs::create_dir_all(&config.node.data_dir)
         .with_context(|| format!("creating data directory {}", config.node.data_dir.display()))?;
     let metrics = Metrics::new();
@@ -121,8 +128,11 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
         policy: config.policy.clone(),
         min_confidence: config.recognition.min_confidence,
         alerts: crate::hotlist::AlertHub::start(cluster.clone()),
+        retention: config.retention.clone(),
         working_hours: config.audit.working_hours()?,
     });
+    crate::retention::start_clock_ticks(cluster.clone());
+    api::retention::start_scheduled_purge(api_state.clone());
     let http = api::serve(
         api_state,
         identity.server_config(&[b"h2", b"http/1.1"])?,

@@ -5,8 +5,24 @@ use sha2::{Digest, Sha256};
 /// Milliseconds since the Unix epoch, UTC: the one time unit stored anywhere in the system.
 pub type Millis = i64;
 
-/// The current wall-clock time in milliseconds since the Unix epoch.
+/// A deliberate skew of this process's clock (`node.clock_skew_seconds`: clock drills and
+/// tests of time-dependent rules); zero in normal operation.
+static CLOCK_SKEW_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+pub fn set_clock_skew_ms(skew: i64) {
+    CLOCK_SKEW_MS.store(skew, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// This node's time in milliseconds since the Unix epoch (the wall clock plus any drill skew).
+/// Rules that must not trust one node's clock (the retention purge) use the cluster's
+/// committed time instead (`retention::cluster_time`).
 pub fn now_millis() -> Millis {
+    wall_clock_millis() + CLOCK_SKEW_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The operating system's clock, never skewed: second-factor codes are checked against it,
+/// since the user's authenticator runs on the real time.
+pub fn wall_clock_millis() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 

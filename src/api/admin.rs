@@ -608,6 +608,9 @@ pub struct AgencyUpdate {
     /// A regular expression; an empty string removes the format.
     #[serde(default)]
     pub case_number_format: Option<String>,
+    /// The agency's own retention of its reads in days, at most the repository's; 0 removes it.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 /// May the caller manage agency `id`? The state administrator any, an agency administrator
@@ -682,10 +685,22 @@ pub async fn update_agency(
             changes.push(AgencyChange::CaseNumberFormat(Some(format.clone())));
         }
     }
+    if let Some(days) = body.retention_days {
+        if days > state.retention.days {
+            return Err(ApiError::bad_request(
+                "bad_agency",
+                format!(
+                    "retention_days {days} is longer than the repository's {} days: an agency may keep its data shorter, never longer",
+                    state.retention.days
+                ),
+            ));
+        }
+        changes.push(AgencyChange::RetentionDays((days > 0).then_some(days)));
+    }
     if changes.is_empty() {
         return Err(ApiError::bad_request(
             "nothing_to_change",
-            "give contributing, contact or case_number_format",
+            "give contributing, contact, case_number_format or retention_days",
         ));
     }
     for change in changes {

@@ -273,7 +273,7 @@ async fn record_read(
     audit(state, &caller.user, AuditAction::ReadAudit, record).await
 }
 
-async fn fetch(state: &ApiState, filter: AuditFilter) -> Result<AuditPage, ApiError> {
+pub(crate) async fn fetch(state: &ApiState, filter: AuditFilter) -> Result<AuditPage, ApiError> {
     match state
         .cluster
         .query(AUDIT_GROUP, GroupQuery::AuditSearch(filter))

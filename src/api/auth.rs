@@ -137,7 +137,11 @@ pub async fn login(
                 "enter the current code of your authenticator app (field totp)",
             ));
         };
-        match totp::check(&enrolment.secret_base32, code, now as u64 / 1000) {
+        match totp::check(
+            &enrolment.secret_base32,
+            code,
+            crate::util::wall_clock_millis() as u64 / 1000,
+        ) {
             Some(step) => totp_step = Some(step),
             None => {
                 record_failure(&state, &user.username).await?;
@@ -483,7 +487,7 @@ pub async fn totp_confirm(
     let Some(step) = totp::check(
         &enrolment.secret_base32,
         &body.code,
-        now_millis() as u64 / 1000,
+        crate::util::wall_clock_millis() as u64 / 1000,
     ) else {
         audit(
             &state,

@@ -10,6 +10,7 @@ pub mod error;
 pub mod hotlists;
 pub mod ops;
 pub mod reads;
+pub mod retention;
 pub mod search;
 pub mod session;
 
@@ -35,6 +36,7 @@ pub struct ApiState {
     pub min_confidence: f32,
     /// Alerts committed by any node, for this node's event streams.
     pub alerts: Arc<crate::hotlist::AlertHub>,
+    pub retention: crate::config::RetentionSection,
     /// What the audit volume report takes as working time.
     pub working_hours: crate::state::audit_reports::WorkingHours,
 }
@@ -88,6 +90,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/alerts", web::get().to(hotlists::list_alerts))
                 .route("/alerts/stream", web::get().to(hotlists::stream))
                 .route("/alerts/{id}/review", web::post().to(hotlists::review))
+                .route("/retention", web::get().to(retention::status))
+                .route("/retention/purge", web::post().to(retention::purge_now))
+                .route("/holds", web::post().to(retention::place_hold))
+                .route("/holds", web::get().to(retention::list_holds))
+                .route(
+                    "/holds/{id}/release",
+                    web::post().to(retention::release_hold),
+                )
+                .route("/notices", web::get().to(retention::notices))
+                .route("/evidence/{case}", web::get().to(retention::evidence))
                 .route("/audit", web::get().to(audit_log::list))
                 .route("/audit/cases/{case}", web::get().to(audit_log::case_file))
                 .route("/audit/reports/{kind}", web::get().to(audit_log::report))

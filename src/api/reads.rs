@@ -272,12 +272,23 @@ async fn controlled_read(
             "say why in `reason` (10 to 500 characters)",
         ));
     }
-    let (shard, read, _) = state
+    let found = state
         .cluster
         .find_read(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no read {}", id.to_hex())))?;
-    if let Err(why) = ownership::may_control(&caller.user, &read) {
+    let (shard, read) = (found.shard, found.read);
+    let refusal = ownership::may_control(&caller.user, &read).and_then(|()| {
+        if found.held {
+            Err(format!(
+                "read {} is under a legal hold: it cannot be corrected or deleted until the hold is released",
+                read.id.to_hex()
+            ))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(why) = refusal {
         audit(
             state,
             &caller.user,
@@ -292,7 +303,12 @@ async fn controlled_read(
             },
         )
         .await?;
-        return Err(ApiError::forbidden("not_source_agency", why));
+        let code = if found.held && read.agency_id == caller.user.agency_id {
+            "read_held"
+        } else {
+            "not_source_agency"
+        };
+        return Err(ApiError::forbidden(code, why));
     }
     Ok((shard, read))
 }

@@ -43,6 +43,14 @@ impl AuditSigner {
         Ok(Self { pair })
     }
 
+    /// (public key, signature) of `message`.
+    pub fn sign_bytes(&self, message: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        (
+            self.pair.public_key().as_ref().to_vec(),
+            self.pair.sign(message).as_ref().to_vec(),
+        )
+    }
+
     pub fn sign(&self, node_id: NodeId, seq: u64, head: [u8; 32], at: Millis) -> AuditCheckpoint {
         let message = AuditCheckpoint::message(node_id, seq, &head, at);
         AuditCheckpoint {

@@ -34,6 +34,16 @@ use crate::state::{Command, Outcome};
 use crate::storage::rocks::RocksStorage;
 use crate::storage::{Space, Storage, WriteOp, codec, keys};
 
+/// A read as [`Cluster::find_read`] found it.
+#[derive(Debug, Clone)]
+pub struct FoundRead {
+    pub shard: GroupId,
+    pub read: Read,
+    pub corrections: Vec<ReadCorrection>,
+    /// A legal hold covers it: it cannot be corrected, deleted or purged.
+    pub held: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     /// The command broke a rule of the state; nothing was written.
@@ -600,11 +610,9 @@ impl Cluster {
         })
     }
 
-    /// A read, the shard that stores it and its correction history: every shard is asked.
-    pub async fn find_read(
-        &self,
-        id: &ReadId,
-    ) -> Result<Option<(GroupId, Read, Vec<ReadCorrection>)>, ClusterError> {
+    /// A read, the shard that stores it, its correction history and whether it is held:
+    /// every shard is asked.
+    pub async fn find_read(&self, id: &ReadId) -> Result<Option<FoundRead>, ClusterError> {
         let layout = self.require_layout()?;
         let shards = layout.shard_groups();
         let asks = shards
@@ -614,8 +622,13 @@ impl Cluster {
         for (shard, result) in shards.iter().zip(futures::future::join_all(asks).await) {
             match result {
                 Ok(GroupAnswer::Read(Some(found))) => {
-                    let (read, history) = *found;
-                    return Ok(Some((*shard, read, history)));
+                    let (read, corrections, held) = *found;
+                    return Ok(Some(FoundRead {
+                        shard: *shard,
+                        read,
+                        corrections,
+                        held,
+                    }));
                 }
                 Ok(_) => {}
                 Err(e) => failures.push(e.to_string()),
@@ -626,6 +639,23 @@ impl Cluster {
         } else {
             Err(ClusterError::Unavailable(failures.join("; ")))
         }
+    }
+
+    /// Every data shard's group id.
+    pub fn shard_groups(&self) -> Result<Vec<GroupId>, ClusterError> {
+        Ok(self.require_layout()?.shard_groups())
+    }
+
+    /// Whether this node leads the metadata group now.
+    pub fn leads_meta(&self) -> bool {
+        self.replica(META_GROUP).is_some_and(|r| {
+            r.raft.metrics().borrow_watched().current_leader == Some(self.inner.node_id)
+        })
+    }
+
+    /// Signs `message` with this node's ed25519 key: (public key, signature).
+    pub fn sign(&self, message: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        self.inner.audit.signer.sign_bytes(message)
     }
 
     /// The shard that stores reads of `plate`.
@@ -1434,6 +1464,7 @@ fn answer(storage: &dyn Storage, query: &GroupQuery) -> Result<GroupAnswer, Clus
                 Some(read) => Some(Box::new((
                     read,
                     queries::read_corrections(storage, id).map_err(storage_err)?,
+                    queries::read_held(storage, id).map_err(storage_err)?,
                 ))),
                 None => None,
             })

@@ -24,7 +24,7 @@ use std::io::Cursor;
 
 use crate::state::{Command, Outcome};
 
-pub use host::{Cluster, ClusterError};
+pub use host::{Cluster, ClusterError, FoundRead};
 pub use layout::ClusterLayout;
 
 /// A node's number in the cluster.

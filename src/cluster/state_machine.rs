@@ -139,6 +139,7 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         let mut last_applied = None;
         let mut membership = None;
         let mut responses = Vec::new();
+        let mut purged_something = false;
         while let Some((entry, responder)) = entries.try_next().await? {
             last_applied = Some(entry.log_id);
             let result: Applied = match entry.payload {
@@ -147,7 +148,12 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
                     let kind = command.kind();
                     let checkpoint = ws.checkpoint();
                     let result = match machine::apply(&mut ws, command) {
-                        Ok(outcome) => Ok(outcome),
+                        Ok(outcome) => {
+                            if let crate::state::Outcome::Purged { purged, .. } = &outcome {
+                                purged_something |= !purged.is_empty();
+                            }
+                            Ok(outcome)
+                        }
                         Err(ApplyError::Rejected(reason)) => {
                             ws.rollback(checkpoint);
                             Err(reason)
@@ -191,6 +197,16 @@ impl RaftStateMachine<TypeConfig> for GroupStateMachine {
         storage.write(ops, false).map_err(io_err)?;
         for (responder, result) in responses {
             responder.send(result);
+        }
+        if purged_something {
+            // Reclaim the purged reads' space on this replica (RocksDB keeps deleted records
+            // until compaction).
+            let storage = storage.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = storage.compact() {
+                    tracing::warn!(error = %e, "compaction after a purge failed");
+                }
+            });
         }
         Ok(())
     }

@@ -52,7 +52,8 @@ pub enum GroupQuery {
 pub enum GroupAnswer {
     Reads(ReadSearch),
     Image(Option<Vec<u8>>),
-    Read(Option<Box<(Read, Vec<ReadCorrection>)>>),
+    /// The read, its corrections, and whether a legal hold covers it.
+    Read(Option<Box<(Read, Vec<ReadCorrection>, bool)>>),
     Audit(Vec<AuditEntry>),
     AuditPage(AuditPage),
     Checkpoints(Vec<AuditCheckpoint>),

@@ -20,6 +20,8 @@ pub struct Agency {
     pub case_number_format: Option<String>,
     /// What the agency does not share: applied before a read is stored.
     pub ingest_filters: IngestFilters,
+    /// The agency's own, shorter retention of its reads (never longer than the repository's).
+    pub retention_days: Option<u32>,
     pub created_at: Millis,
 }
 
@@ -32,6 +34,7 @@ impl Agency {
             contact: contact.to_string(),
             case_number_format: None,
             ingest_filters: IngestFilters::default(),
+            retention_days: None,
             created_at: at,
         }
     }

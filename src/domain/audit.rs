@@ -46,6 +46,11 @@ pub enum AuditAction {
     ViewAlert,
     /// A hit review: confirmed, misread, wrong state, dismissed.
     ReviewAlert,
+    /// A retention purge run, with its counts per agency.
+    Purge,
+    PlaceHold,
+    ReleaseHold,
+    ExportEvidence,
 }
 
 impl AuditAction {

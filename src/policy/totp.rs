@@ -62,7 +62,10 @@ pub fn code_at(secret_base32: &str, unix_seconds: u64) -> Result<String, String>
 
 /// The current code (an authenticator app).
 pub fn current_code(secret_base32: &str) -> Result<String, String> {
-    code_at(secret_base32, crate::util::now_millis() as u64 / 1000)
+    code_at(
+        secret_base32,
+        crate::util::wall_clock_millis() as u64 / 1000,
+    )
 }
 
 #[cfg(test)]

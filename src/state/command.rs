@@ -119,6 +119,28 @@ pub enum Command {
         alert_id: [u8; 16],
         review: crate::hotlist::AlertReview,
     },
+    /// A node's clock reading (metadata group): the cluster's committed time is their median.
+    RecordNodeTime {
+        node_id: u64,
+        at: Millis,
+    },
+    /// Removes (in one shard) up to `limit` reads captured before their agency's cutoff
+    /// (`cutoffs`, else `default_cutoff`), except held reads; images and corrections with them.
+    PurgeReads {
+        default_cutoff: Millis,
+        cutoffs: Vec<(String, Millis)>,
+        limit: usize,
+    },
+    /// Marks (or unmarks) reads of one shard as held by `hold_id`.
+    MarkHeld {
+        hold_id: String,
+        reads: Vec<ReadId>,
+        held: bool,
+    },
+    /// A legal hold placed or released (metadata group).
+    PutHold(Box<crate::retention::LegalHold>),
+    RecordPurge(Box<crate::retention::PurgeRun>),
+    AddNotice(crate::retention::Notice),
     /// The cluster's nodes, shard count and placement (metadata group).
     SetClusterLayout(crate::cluster::ClusterLayout),
     AppendAudit(AuditDraft),
@@ -149,6 +171,12 @@ impl Command {
             Command::HotlistEntries { .. } => "hotlist_entries",
             Command::RaiseAlert(_) => "raise_alert",
             Command::ReviewAlert { .. } => "review_alert",
+            Command::RecordNodeTime { .. } => "record_node_time",
+            Command::PurgeReads { .. } => "purge_reads",
+            Command::MarkHeld { .. } => "mark_held",
+            Command::PutHold(_) => "put_hold",
+            Command::RecordPurge(_) => "record_purge",
+            Command::AddNotice(_) => "add_notice",
             Command::AcceptTerms { .. } => "accept_terms",
             Command::PublishTerms { .. } => "publish_terms",
             Command::IngestFrame { .. } => "ingest_frame",
@@ -197,6 +225,7 @@ pub enum AgencyChange {
     Contact(String),
     CaseNumberFormat(Option<String>),
     IngestFilters(IngestFilters),
+    RetentionDays(Option<u32>),
 }
 
 /// What a correction replaced, kept with the corrected read (Space::Reads, `correction/...`).
@@ -243,6 +272,13 @@ pub enum Outcome {
     Audited {
         seq: u64,
         hash: [u8; 32],
+    },
+    /// What a purge command removed in its shard, by source agency; `more` when it stopped at
+    /// its limit.
+    Purged {
+        purged: std::collections::BTreeMap<String, u64>,
+        held_kept: u64,
+        more: bool,
     },
     /// An alert's sequence number; `new` is false when it had been raised before.
     Alerted {

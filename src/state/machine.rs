@@ -20,6 +20,9 @@ pub enum ApplyError {
     Storage(#[from] StorageError),
 }
 
+/// A stored key and its value.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Writes of a batch not yet on disk; `None` is a deletion.
 pub type PendingWrites = BTreeMap<(Space, Vec<u8>), Option<Vec<u8>>>;
 
@@ -107,6 +110,27 @@ impl<'a> WriteSet<'a> {
             };
         }
         Ok(keys.into_iter().collect())
+    }
+
+    /// Stored records in `[start, end)` (not this batch's pending writes), at most `limit`.
+    pub fn scan_committed(
+        &self,
+        space: Space,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StorageError> {
+        let mut out = Vec::new();
+        self.storage
+            .scan(space, start, end, Order::Ascending, &mut |k, v| {
+                out.push((k.to_vec(), v.to_vec()));
+                if out.len() >= limit {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+        Ok(out)
     }
 
     pub fn into_ops(self) -> Vec<WriteOp> {
@@ -392,6 +416,7 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 AgencyChange::Contact(c) => agency.contact = c,
                 AgencyChange::CaseNumberFormat(f) => agency.case_number_format = f,
                 AgencyChange::IngestFilters(f) => agency.ingest_filters = f,
+                AgencyChange::RetentionDays(d) => agency.retention_days = d,
             }
             ws.put_record(Space::Meta, key, &agency)?;
             Ok(Outcome::Done)
@@ -458,6 +483,15 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                     id.to_hex()
                 )));
             };
+            if !ws
+                .keys_with_prefix(Space::Meta, &keys::held_prefix(&id))?
+                .is_empty()
+            {
+                return Err(ApplyError::Rejected(format!(
+                    "read {} is under a legal hold",
+                    id.to_hex()
+                )));
+            }
             remove_read(ws, &read);
             ws.delete(Space::Images, keys::image(&id));
             Ok(Outcome::Done)
@@ -589,6 +623,120 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 .ok_or_else(|| ApplyError::Rejected("no such alert".into()))?;
             alert.reviews.push(review);
             ws.put_record(Space::Meta, key, &alert)?;
+            Ok(Outcome::Done)
+        }
+        Command::RecordNodeTime { node_id, at } => {
+            let key = keys::node_time(node_id);
+            let last: Option<crate::util::Millis> = ws.get_record(Space::Meta, &key)?;
+            // A node's recorded time never goes back (a restarted node with a slow clock).
+            ws.put_record(Space::Meta, key, &last.map_or(at, |l| l.max(at)))?;
+            Ok(Outcome::Done)
+        }
+        Command::PurgeReads {
+            default_cutoff,
+            cutoffs,
+            limit,
+        } => {
+            let cutoff_of = |agency: &str| {
+                cutoffs
+                    .iter()
+                    .find(|(a, _)| a == agency)
+                    .map(|(_, c)| *c)
+                    .unwrap_or(default_cutoff)
+            };
+            let latest = cutoffs
+                .iter()
+                .map(|(_, c)| *c)
+                .chain(std::iter::once(default_cutoff))
+                .max()
+                .unwrap_or(default_cutoff);
+            let start = keys::read_index_prefix(keys::IDX_TIME, "");
+            let mut end = start.clone();
+            end.extend_from_slice(&keys::time_bytes(latest));
+            let mut purged = std::collections::BTreeMap::<String, u64>::new();
+            let mut held_kept = 0;
+            let mut removed = 0;
+            let mut more = false;
+            // Scan a bounded window of the time index per command.
+            for (key, _) in ws.scan_committed(
+                Space::ReadIndex,
+                &start,
+                &end,
+                limit.saturating_mul(4).max(16),
+            )? {
+                if removed >= limit {
+                    more = true;
+                    break;
+                }
+                let Some((_, _, id)) = keys::parse_read_index(&key) else {
+                    continue;
+                };
+                let Some(read) = ws.get_record::<Read>(Space::Reads, &keys::read(&id))? else {
+                    continue;
+                };
+                if read.captured_at >= cutoff_of(&read.agency_id) {
+                    continue;
+                }
+                if !ws
+                    .keys_with_prefix(Space::Meta, &keys::held_prefix(&id))?
+                    .is_empty()
+                {
+                    held_kept += 1;
+                    continue;
+                }
+                remove_read(ws, &read);
+                ws.delete(Space::Images, keys::image(&id));
+                for k in ws.keys_with_prefix(Space::Meta, &keys::read_corrections_prefix(&id))? {
+                    ws.delete(Space::Meta, k);
+                }
+                *purged.entry(read.agency_id.clone()).or_default() += 1;
+                removed += 1;
+            }
+            if removed >= limit {
+                more = true;
+            }
+            Ok(Outcome::Purged {
+                purged,
+                held_kept,
+                more,
+            })
+        }
+        Command::MarkHeld {
+            hold_id,
+            reads,
+            held,
+        } => {
+            for id in reads {
+                let key = keys::held(&id, &hold_id);
+                if held {
+                    ws.put(Space::Meta, key, Vec::new());
+                } else {
+                    ws.delete(Space::Meta, key);
+                }
+            }
+            Ok(Outcome::Done)
+        }
+        Command::PutHold(hold) => {
+            ws.put_record(Space::Meta, keys::hold(&hold.id), &*hold)?;
+            Ok(Outcome::Done)
+        }
+        Command::RecordPurge(run) => {
+            ws.put_record(Space::Meta, keys::LAST_PURGE.to_vec(), &*run)?;
+            Ok(Outcome::Done)
+        }
+        Command::AddNotice(notice) => {
+            let mut n = 0;
+            while ws
+                .get(Space::Meta, &keys::notice(&notice.agency_id, notice.at, n))?
+                .is_some()
+            {
+                n += 1;
+            }
+            ws.put_record(
+                Space::Meta,
+                keys::notice(&notice.agency_id, notice.at, n),
+                &notice,
+            )?;
             Ok(Outcome::Done)
         }
         Command::SetClusterLayout(layout) => {

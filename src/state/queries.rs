@@ -102,6 +102,23 @@ pub fn terms_acceptances(
     }
 }
 
+/// Whether a legal hold covers read `id` (in the shard that stores it).
+pub fn read_held(storage: &dyn Storage, id: &ReadId) -> Result<bool, StorageError> {
+    let prefix = keys::held_prefix(id);
+    let mut held = false;
+    storage.scan(
+        Space::Meta,
+        &prefix,
+        &prefix_end(&prefix),
+        Order::Ascending,
+        &mut |_, _| {
+            held = true;
+            ControlFlow::Break(())
+        },
+    )?;
+    Ok(held)
+}
+
 /// The corrections of a read, oldest first (in the shard that stores it).
 pub fn read_corrections(
     storage: &dyn Storage,

@@ -209,6 +209,45 @@ pub fn alert_id(id: &[u8; 16]) -> Vec<u8> {
 /// The last alert sequence number.
 pub const ALERT_SEQ: &[u8] = b"alert-seq";
 
+/// The time node `id` last recorded (metadata group): the cluster's committed clock.
+pub fn node_time(id: u64) -> Vec<u8> {
+    let mut key = NODE_TIME_PREFIX.to_vec();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+pub const NODE_TIME_PREFIX: &[u8] = b"node-time/";
+/// The last purge run.
+pub const LAST_PURGE: &[u8] = b"purge/last";
+/// A legal hold by id.
+pub fn hold(id: &str) -> Vec<u8> {
+    format!("hold/{id}").into_bytes()
+}
+pub const HOLD_PREFIX: &[u8] = b"hold/";
+/// `held/<read id><hold id>` in a shard's Space::Meta: the read is under that hold.
+pub fn held(read: &ReadId, hold_id: &str) -> Vec<u8> {
+    let mut key = held_prefix(read);
+    key.extend_from_slice(hold_id.as_bytes());
+    key
+}
+pub fn held_prefix(read: &ReadId) -> Vec<u8> {
+    let mut key = b"held/".to_vec();
+    key.extend_from_slice(&read.0);
+    key
+}
+/// `notice/<agency>\0<time><n>`: messages to an agency.
+pub fn notice(agency: &str, at: Millis, n: u32) -> Vec<u8> {
+    let mut key = notices_prefix(agency);
+    key.extend_from_slice(&time_bytes(at));
+    key.extend_from_slice(&n.to_be_bytes());
+    key
+}
+pub fn notices_prefix(agency: &str) -> Vec<u8> {
+    let mut key = b"notice/".to_vec();
+    key.extend_from_slice(agency.as_bytes());
+    key.push(SEP);
+    key
+}
+
 /// The audit chain head: last sequence number and hash.
 pub const AUDIT_HEAD: &[u8] = b"audit-head";
 

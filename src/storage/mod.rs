@@ -106,6 +106,11 @@ pub trait Storage: Send + Sync + 'static {
     fn sync(&self) -> Result<(), StorageError> {
         Ok(())
     }
+
+    /// Reclaims the space of deleted records (after a purge).
+    fn compact(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (None: no such bound).

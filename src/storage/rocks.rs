@@ -52,6 +52,14 @@ impl Storage for RocksStorage {
         self.db.flush_wal(true).map_err(engine)
     }
 
+    fn compact(&self) -> Result<(), StorageError> {
+        for space in Space::ALL {
+            self.db
+                .compact_range_cf(self.cf(space)?, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.db.get_cf(self.cf(space)?, key).map_err(engine)
     }

@@ -46,6 +46,8 @@ pub struct NodeProcess {
     pub config: PathBuf,
     pub api: SocketAddr,
     pub camera: SocketAddr,
+    /// Environment of the node process (e.g. `ALPR__NODE__CLOCK_SKEW_SECONDS` for clock tests).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -108,6 +110,7 @@ alternates = 3
             config,
             api,
             camera,
+            env: Vec::new(),
             child: None,
         }
     }
@@ -122,6 +125,7 @@ alternates = 3
             .args(["node", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))
             .spawn()

@@ -1,0 +1,539 @@
+//! Retention, legal holds and evidence against real node processes, with a controllable clock
+//! (`node.clock_skew_seconds` through the environment): reads past a year are purged from
+//! every replica, younger ones stay, an agency's shorter retention applies to its reads only,
+//! held reads outlive the year until the hold is released with a disposition, every purge is
+//! audited with its counts, a node with a skewed clock cannot purge early, and an evidence
+//! archive verifies offline until one byte of it changes.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use alpr_central::api::admin::{NewAgency, NewUser};
+use alpr_central::api::search::SearchRequest;
+use alpr_central::client::ApiClient;
+use alpr_central::domain::{Justification, Purpose, Role};
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::*;
+
+const DAY: i64 = 86_400;
+
+async fn user(admin: &ApiClient, username: &str, agency: &str, role: Role) -> ApiClient {
+    let created = admin
+        .create_user(&NewUser {
+            username: username.into(),
+            agency_id: agency.into(),
+            role,
+            trained_on: Some("2026-01-01".into()),
+            designation: String::new(),
+        })
+        .await
+        .unwrap();
+    admin
+        .without_session()
+        .activate(username, &created.one_time_password, STRONG)
+        .await
+        .unwrap()
+}
+
+async fn agency(admin: &ApiClient, id: &str) {
+    admin
+        .create_agency(&NewAgency {
+            id: id.into(),
+            name: format!("{id} police"),
+            contributing: true,
+            contact: format!("{id} desk"),
+            case_number_format: None,
+        })
+        .await
+        .unwrap();
+}
+
+/// Uploads one read per (plate, age in days) and returns their ids.
+async fn upload(chief: &ApiClient, reads: &[(&str, i64)]) -> Vec<String> {
+    let reads: Vec<Value> = reads
+        .iter()
+        .map(|(plate, days)| {
+            let at = chrono::Utc::now() - chrono::Duration::days(*days);
+            json!({"plate": plate, "camera_id": "unit-7", "captured_at": at.to_rfc3339()})
+        })
+        .collect();
+    let receipt: Value = chief
+        .send(Method::POST, "/api/v1/reads", &json!({ "reads": reads }))
+        .await
+        .unwrap();
+    assert_eq!(receipt["stored"], reads.len(), "{receipt}");
+    receipt["read_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn search(plate: &str, case: &str) -> SearchRequest {
+    SearchRequest {
+        justification: Some(Justification {
+            purpose: Purpose::CriminalInvestigation,
+            case_number: case.into(),
+            facts: "Vehicle seen leaving the scene of an armed robbery.".into(),
+        }),
+        plate: Some(plate.into()),
+        from: None,
+        to: None,
+        camera_id: None,
+        agency_id: None,
+        limit: Some(100),
+    }
+}
+
+async fn count(client: &ApiClient, plate: &str) -> usize {
+    client
+        .search(&search(plate, "CASE-2026-17"))
+        .await
+        .unwrap()
+        .count
+}
+
+/// Waits until the cluster's committed time is at least `at_least` (Unix seconds).
+async fn wait_cluster_time(client: &ApiClient, at_least: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status: Value = client.get("/api/v1/retention").await.unwrap();
+        if let Some(t) = status["cluster_time"].as_str()
+            && chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp() >= at_least
+        {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster time never reached {at_least}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn purge(admin: &ApiClient) -> Value {
+    admin
+        .send(Method::POST, "/api/v1/retention/purge", &json!({}))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeProcess::start(dir.path(), "");
+    let world = world(&node).await;
+    agency(&world.admin, "SHORT-PD").await;
+    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let short_chief = user(
+        &world.admin,
+        "short-chief",
+        "SHORT-PD",
+        Role::AgencyAdministrator,
+    )
+    .await;
+    let detective = user(&world.admin, "detective", "SHORT-PD", Role::AuthorizedUser).await;
+    let e = short_chief
+        .send::<_, ()>(
+            Method::PATCH,
+            "/api/v1/agencies/SHORT-PD",
+            &json!({"retention_days": 400}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("never longer"), "{e}");
+    short_chief
+        .send::<_, ()>(
+            Method::PATCH,
+            "/api/v1/agencies/SHORT-PD",
+            &json!({"retention_days": 30}),
+        )
+        .await
+        .unwrap();
+    let test_ids = upload(&chief, &[("OLD366", 366), ("YNG364", 364), ("HLD200", 200)]).await;
+    upload(&short_chief, &[("SHT031", 31), ("SHT029", 29)]).await;
+
+    // The source agency holds its read; another agency holds a read its audited case search
+    // returned (and the source agency is told), but not one it never searched.
+    let hold: Value = chief
+        .send(
+            Method::POST,
+            "/api/v1/holds",
+            &json!({"case_number": "TPD-77", "kind": "evidence",
+            "read_ids": [test_ids[2]], "expected_disposition": "trial 2027"}),
+        )
+        .await
+        .unwrap();
+    let chief_hold = hold["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        detective
+            .search(&search("YNG364", "SHORT-9"))
+            .await
+            .unwrap()
+            .count,
+        1
+    );
+    let hold: Value = detective
+        .send(
+            Method::POST,
+            "/api/v1/holds",
+            &json!({"case_number": "SHORT-9",
+            "kind": "criminal_investigation", "read_ids": [test_ids[1]]}),
+        )
+        .await
+        .unwrap();
+    let detective_hold = hold["id"].as_str().unwrap().to_string();
+    let e = detective
+        .send::<_, Value>(
+            Method::POST,
+            "/api/v1/holds",
+            &json!({"case_number": "SHORT-9",
+            "kind": "criminal_investigation", "read_ids": [test_ids[0]]}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("403"), "{e}");
+    let notices: Vec<Value> = chief.get("/api/v1/notices").await.unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("detective of agency SHORT-PD")
+    );
+    // A held read cannot be deleted.
+    let e = chief
+        .send::<_, ()>(
+            Method::DELETE,
+            &format!("/api/v1/reads/{}", test_ids[2]),
+            &json!({"reason": "cleaning up old reads"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("read_held"), "{e}");
+
+    // Today: 366 days old goes, 364 stays; SHORT-PD keeps 30 days.
+    wait_cluster_time(&world.admin, chrono::Utc::now().timestamp() - 60).await;
+    let run = purge(&world.admin).await;
+    assert_eq!(run["purged"], json!({"SHORT-PD": 1, "TEST-PD": 1}), "{run}");
+    for (plate, left) in [
+        ("OLD366", 0),
+        ("YNG364", 1),
+        ("HLD200", 1),
+        ("SHT031", 0),
+        ("SHT029", 1),
+    ] {
+        assert_eq!(count(&world.officer, plate).await, left, "{plate}");
+    }
+
+    // 200 days later (every node's clock moved): the 364-day read is 564 days old but held,
+    // the 200-day read is 400 days old but held, SHORT-PD's 29-day read is gone.
+    node.stop();
+    node.env = vec![(
+        "ALPR__NODE__CLOCK_SKEW_SECONDS".into(),
+        (200 * DAY).to_string(),
+    )];
+    node.spawn();
+    let admin = node
+        .client_with_keys_of(&world.admin)
+        .session("admin", "Granite-Falcon-Harbor-77")
+        .await
+        .unwrap();
+    let officer = node
+        .client_with_keys_of(&world.officer)
+        .session("officer1", STRONG)
+        .await
+        .unwrap();
+    let chief = node
+        .client_with_keys_of(&chief)
+        .session("chief", STRONG)
+        .await
+        .unwrap();
+    let detective = node
+        .client_with_keys_of(&detective)
+        .session("detective", STRONG)
+        .await
+        .unwrap();
+    wait_cluster_time(&admin, chrono::Utc::now().timestamp() + 199 * DAY).await;
+    let run = purge(&admin).await;
+    assert_eq!(run["purged"], json!({"SHORT-PD": 1}), "{run}");
+    assert_eq!(run["held_kept"], 2, "{run}");
+    for (plate, left) in [("YNG364", 1), ("HLD200", 1), ("SHT029", 0)] {
+        assert_eq!(count(&officer, plate).await, left, "{plate}");
+    }
+
+    // Released with a final disposition: purgeable (older than a year), gone at the next purge.
+    let e = chief
+        .send::<_, Value>(
+            Method::POST,
+            &format!("/api/v1/holds/{detective_hold}/release"),
+            &json!({"disposition": "not ours"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("403"),
+        "only the placing agency releases: {e}"
+    );
+    chief
+        .send::<_, Value>(
+            Method::POST,
+            &format!("/api/v1/holds/{chief_hold}/release"),
+            &json!({"disposition": "convicted 2027-03-02, appeals exhausted"}),
+        )
+        .await
+        .unwrap();
+    let run = purge(&admin).await;
+    assert_eq!(run["purged"], json!({"TEST-PD": 1}), "{run}");
+    assert_eq!(count(&officer, "HLD200").await, 0);
+    assert_eq!(
+        count(&officer, "YNG364").await,
+        1,
+        "still held by SHORT-PD's hold"
+    );
+    detective
+        .send::<_, Value>(
+            Method::POST,
+            &format!("/api/v1/holds/{detective_hold}/release"),
+            &json!({"disposition": "case closed, no charges"}),
+        )
+        .await
+        .unwrap();
+    purge(&admin).await;
+    assert_eq!(count(&officer, "YNG364").await, 0);
+
+    // Every purge is in the audit log with its counts.
+    let audit: Value = admin
+        .get("/api/v1/audit?action=purge&order=oldest")
+        .await
+        .unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{audit}");
+    assert!(
+        entries[0]["parameters"]
+            .as_str()
+            .unwrap()
+            .contains("\"purged_by_agency\":{\"SHORT-PD\":1,\"TEST-PD\":1}")
+    );
+    assert_eq!(entries[1]["result_count"], 1);
+    let releases: Value = admin
+        .get("/api/v1/audit?action=release_hold&outcome=allowed")
+        .await
+        .unwrap();
+    assert_eq!(releases["count"], 2);
+    let refused: Value = admin
+        .get("/api/v1/audit?action=release_hold&outcome=refused")
+        .await
+        .unwrap();
+    assert_eq!(refused["count"], 1, "the other agency's attempt");
+
+    // On disk: none of the purged reads is left in any shard replica.
+    node.stop();
+    let left = stored_plates(&dir.path().join("data/groups"));
+    for gone in ["OLD366", "YNG364", "HLD200", "SHT031", "SHT029"] {
+        assert!(!left.contains(&gone.to_string()), "{gone} is still on disk");
+    }
+}
+
+/// Every plate stored in the shard replicas under `groups` (node stopped).
+fn stored_plates(groups: &std::path::Path) -> Vec<String> {
+    use alpr_central::storage::{Order, Space, Storage, codec, rocks::RocksStorage};
+    let mut plates = Vec::new();
+    for entry in std::fs::read_dir(groups).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("shard-")
+        {
+            continue;
+        }
+        let storage = RocksStorage::open(&path).unwrap();
+        storage
+            .scan(
+                Space::Reads,
+                &[],
+                &[0xff; 64],
+                Order::Ascending,
+                &mut |_, v| {
+                    let read: alpr_central::domain::Read = codec::decode(v).unwrap();
+                    plates.push(read.plate);
+                    std::ops::ControlFlow::Continue(())
+                },
+            )
+            .unwrap();
+    }
+    plates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skewed_node_cannot_purge_early_and_a_purge_reaches_every_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = support::cluster::TestCluster::new(dir.path(), 1000);
+    for id in 1..=3 {
+        cluster.start_node(id);
+    }
+    cluster.init(&[1, 2, 3], 4);
+    let world = world(cluster.node(1)).await;
+    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let ids = upload(&chief, &[("OLD366", 366), ("YNG364", 364), ("YNG100", 100)]).await;
+
+    // Node 3's clock runs two years ahead: by its own clock everything is past a year.
+    cluster.node_mut(3).stop();
+    cluster.node_mut(3).env = vec![(
+        "ALPR__NODE__CLOCK_SKEW_SECONDS".into(),
+        (730 * DAY).to_string(),
+    )];
+    cluster.node_mut(3).spawn();
+    cluster.wait_status(1, Duration::from_secs(60), "node 3 caught up", |g| {
+        g.iter().all(|g| g.caught_up())
+    });
+    let admin3 = cluster
+        .node(3)
+        .client_with_keys_of(&world.admin)
+        .session("admin", "Granite-Falcon-Harbor-77")
+        .await
+        .unwrap();
+    let status: Value = admin3.get("/api/v1/retention").await.unwrap();
+    let node_time =
+        chrono::DateTime::parse_from_rfc3339(status["node_time"].as_str().unwrap()).unwrap();
+    assert!(
+        node_time.timestamp() > chrono::Utc::now().timestamp() + 700 * DAY,
+        "{status}"
+    );
+    tokio::time::sleep(Duration::from_secs(11)).await; // node 3 records its skewed time
+    let status = wait_cluster_time(&admin3, chrono::Utc::now().timestamp() - 60).await;
+    let cluster_time =
+        chrono::DateTime::parse_from_rfc3339(status["cluster_time"].as_str().unwrap()).unwrap();
+    assert!(
+        cluster_time.timestamp() < chrono::Utc::now().timestamp() + 3600,
+        "the median ignores node 3: {status}"
+    );
+    let run = purge(&admin3).await;
+    assert_eq!(
+        run["purged"],
+        json!({"TEST-PD": 1}),
+        "only the 366-day read: {run}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // Every replica of the shard applied the same purge.
+    for id in 1..=3 {
+        cluster.node_mut(id).stop();
+    }
+    let old = alpr_central::domain::ReadId::from_hex(&ids[0]).unwrap();
+    let young = alpr_central::domain::ReadId::from_hex(&ids[1]).unwrap();
+    for id in 1..=3 {
+        let stored: std::collections::BTreeSet<_> =
+            cluster.stored_reads(id).into_values().flatten().collect();
+        assert!(
+            !stored.contains(&old),
+            "node {id} still stores the 366-day read"
+        );
+        assert!(stored.contains(&young), "node {id} lost the 364-day read");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evidence_archive_verifies_and_one_flipped_byte_fails_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(dir.path(), "");
+    let world = world(&node).await;
+    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let _: Value = world
+        .admin
+        .send(
+            Method::POST,
+            "/api/v1/hotlists",
+            &json!({"id": "stolen", "name": "stolen", "statewide": true,
+            "justification": {"purpose": "criminal_investigation", "case_number": "HL-1",
+                "facts": "Stolen vehicles reported to the state this month."}}),
+        )
+        .await
+        .unwrap();
+    let _: Value = world
+        .admin
+        .post_bytes(
+            "/api/v1/hotlists/stolen/entries",
+            &[("format", "plain".to_string())],
+            b"EVD1234\n".to_vec(),
+        )
+        .await
+        .unwrap();
+    upload(&chief, &[("EVD1234", 3), ("EVD1234", 2), ("OTHER1", 1)]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // alerts are raised after the upload
+    let found = world
+        .officer
+        .search(&search("EVD1234", "CASE-2026-17"))
+        .await
+        .unwrap();
+    assert_eq!(found.count, 2);
+    let (status, _) = world
+        .officer
+        .raw(Method::GET, "/api/v1/evidence/CASE-2026-17", None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let archive = world
+        .officer
+        .get_bytes("/api/v1/evidence/CASE-2026-17")
+        .await
+        .unwrap();
+    let path = dir.path().join("evidence.tar");
+    std::fs::write(&path, &archive).unwrap();
+    let verify = |file: &std::path::Path| {
+        let out = std::process::Command::new(BIN)
+            .args(["evidence", "verify"])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok, report) = verify(&path);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains("VERIFIED")
+            && report.contains("case CASE-2026-17")
+            && report.contains("2 reads"),
+        "{report}"
+    );
+    let text = String::from_utf8_lossy(&archive).to_string();
+    assert!(
+        text.contains("\"list_id\": \"stolen\""),
+        "the hot-list hits are in the archive"
+    );
+    assert!(
+        text.contains("\"action\":\"search\""),
+        "the audit entries that found the reads are in it"
+    );
+
+    // Flip one byte anywhere in a file's content: verification fails and says why.
+    for needle in [
+        "EVD1234",
+        "\"action\":\"search\"",
+        "\"case_number\": \"CASE-2026-17\"",
+    ] {
+        let at = text.find(needle).unwrap() + 1;
+        let mut altered = archive.clone();
+        altered[at] ^= 0x01;
+        let bad = dir.path().join("altered.tar");
+        std::fs::write(&bad, &altered).unwrap();
+        let (ok, report) = verify(&bad);
+        assert!(!ok, "a flipped byte in {needle} verified: {report}");
+        assert!(report.contains("FAILED"), "{report}");
+    }
+    // The export itself is audited.
+    let audit: Value = world
+        .admin
+        .get("/api/v1/audit?action=export_evidence")
+        .await
+        .unwrap();
+    assert_eq!(audit["count"], 2);
+}
