@@ -400,9 +400,12 @@ async fn main() -> Result<()> {
             };
             let parsed = alpr_central::hotlist::parse::parse(
                 format,
-                &String::from_utf8_lossy(&bytes),
+                &alpr_central::hotlist::parse::decode_text(&bytes),
                 &options,
             );
+            if let Some(problem) = parsed.error {
+                bail!("{}: nothing can be imported: {problem}", file.display());
+            }
             print_list_report(parsed.lines, parsed.entries.len(), &parsed.skipped);
         }
         Cmd::Hotlist {
@@ -584,10 +587,7 @@ fn print_list_report(lines: u64, imported: usize, skipped: &[alpr_central::hotli
     println!("data lines        {lines}");
     println!("entries           {imported}");
     println!("skipped           {}", skipped.len());
-    for s in skipped.iter().take(50) {
+    for s in skipped {
         println!("  line {}: {}", s.line, s.reason);
-    }
-    if skipped.len() > 50 {
-        println!("  ... {} more", skipped.len() - 50);
     }
 }

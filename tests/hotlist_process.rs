@@ -126,7 +126,7 @@ async fn every_list_layout_imports_with_exact_counts_of_entries_and_skipped_line
     .join("\r\n");
     let report = import(&world.admin, "ncic", &[("format", "ncic")], &fixed).await;
     assert_eq!(report.imported, 3, "{report:?}");
-    assert_eq!(report.lines, 6, "{report:?}");
+    assert_eq!(report.lines, 7, "{report:?}");
     let skipped: Vec<u64> = report.skipped.iter().map(|s| s.line).collect();
     assert_eq!(skipped, [6, 7, 8, 10], "{:?}", report.skipped);
     assert_eq!(report.list.entries, 3);

@@ -372,10 +372,16 @@ pub async fn import(
         state_column: query.state_column.clone(),
         note_column: query.note_column.clone(),
     };
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let parsed = web::block(move || crate::hotlist::parse::parse(format, &text, &options))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let parsed = web::block(move || {
+        let text = crate::hotlist::parse::decode_text(&body);
+        crate::hotlist::parse::parse(format, &text, &options)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(problem) = &parsed.error {
+        // Nothing is imported (and a replace leaves the list as it was).
+        return Err(ApiError::bad_request("bad_list_file", problem.clone()));
+    }
     let at = now_millis();
     let mut first = true;
     let chunks: Vec<&[ListEntry]> = if parsed.entries.is_empty() {

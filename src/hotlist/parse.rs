@@ -97,6 +97,9 @@ pub struct ParsedList {
     pub skipped: Vec<SkippedLine>,
     /// Data lines looked at (not counting blank and comment lines or the header).
     pub lines: u64,
+    /// A problem with the whole file (no header, no plate column, a bad option): nothing in it
+    /// can be imported.
+    pub error: Option<String>,
 }
 
 impl ParsedList {
@@ -108,10 +111,41 @@ impl ParsedList {
     }
 }
 
-/// Lines that carry no data: blank, comments (`#`, `//`, `;`, `--`, `*`).
+/// Lines that carry no data: blank, or comments starting with `#` or `//`.
 fn is_ignorable(line: &str) -> bool {
     let t = line.trim();
-    t.is_empty() || ["#", "//", ";", "--", "*"].iter().any(|p| t.starts_with(p))
+    t.is_empty() || t.starts_with('#') || t.starts_with("//")
+}
+
+/// A list file's text: UTF-8 (with or without a byte-order mark), UTF-16 with a byte-order
+/// mark, or else Latin-1 (every byte a character), as old exports are.
+pub fn decode_text(bytes: &[u8]) -> String {
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return String::from_utf8_lossy(rest).into_owned();
+    }
+    let utf16 = |rest: &[u8], little: bool| -> String {
+        let units: Vec<u16> = rest
+            .chunks_exact(2)
+            .map(|c| {
+                if little {
+                    u16::from_le_bytes([c[0], c[1]])
+                } else {
+                    u16::from_be_bytes([c[0], c[1]])
+                }
+            })
+            .collect();
+        String::from_utf16_lossy(&units)
+    };
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, false);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        Err(_) => bytes.iter().map(|b| *b as char).collect(),
+    }
 }
 
 /// Trailer records some exports end with (record counts, end markers): a marker word followed by
@@ -131,7 +165,11 @@ fn is_trailer(line: &str) -> bool {
 
 /// A two-letter state or province code, repairing the common `0H` (zero for O) typo.
 fn state_code(text: &str) -> Result<Option<String>, String> {
-    let t = text.trim().to_ascii_uppercase();
+    let t: String = text
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
     if t.is_empty() {
         return Ok(None);
     }
@@ -158,20 +196,41 @@ fn date(text: &str) -> Result<Option<String>, String> {
     }
     chrono::NaiveDate::parse_from_str(t, "%Y%m%d")
         .map(|d| Some(d.format("%Y-%m-%d").to_string()))
-        .map_err(|_| format!("date {t:?} is not YYYYMMDD"))
+        .map_err(|_| format!("date {t:?} is not a valid date (YYYYMMDD)"))
 }
 
+/// A year field (`2026`, or `26`), when present.
+fn year(label: &str, text: &str) -> Result<Option<String>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if (t.len() == 4 || t.len() == 2) && t.chars().all(|c| c.is_ascii_digit()) {
+        Ok(Some(t.to_string()))
+    } else {
+        Err(format!(
+            "{label} {t:?} is not a year: the columns may be shifted"
+        ))
+    }
+}
+
+/// A listed plate: letters and digits, with spaces, dashes and dots dropped. Anything else
+/// (another field, a note, a letter outside A-Z) refuses the line rather than being merged in.
 fn plate(text: &str) -> Result<String, String> {
-    normalize_plate(text).ok_or_else(|| {
-        if text.trim().is_empty() {
-            "no plate".to_string()
-        } else {
-            format!(
-                "plate {:?} is not a plate (A-Z, 0-9, 1-12 characters)",
-                text.trim()
-            )
-        }
-    })
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("no plate".into());
+    }
+    if let Some(bad) = t
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '.')))
+    {
+        return Err(format!(
+            "plate {t:?} contains {bad:?}: a plate is A-Z and 0-9 (spaces and dashes allowed)"
+        ));
+    }
+    normalize_plate(t)
+        .ok_or_else(|| format!("plate {t:?} is not a plate (1-12 letters and digits)"))
 }
 
 /// Characters `from..to` of `line` (chars, not bytes), trimmed.
@@ -206,9 +265,9 @@ fn ncic_entry(fields: &[String]) -> Result<ListEntry, String> {
         nic: Some(nic),
         ori: field(get(1)),
         entered_on: date(get(2))?,
-        plate_year: field(get(5)),
+        plate_year: year("plate year", get(5))?,
         plate_type: field(get(6)),
-        vehicle_year: field(get(7)),
+        vehicle_year: year("vehicle year", get(7))?,
         make: field(get(8)),
         model: field(get(9)),
         style: field(get(10)),
@@ -222,128 +281,142 @@ const NCIC_COLUMNS: [usize; 13] = [0, 10, 19, 27, 37, 39, 43, 45, 49, 53, 56, 58
 /// A record may stop after the plate state.
 const NCIC_MIN_CHARS: usize = 39;
 
-fn looks_like_ncic_header(line: &str) -> bool {
-    let t = line.trim_start().to_ascii_uppercase();
-    t.starts_with("NIC") || t.contains("ORI") || t.contains("PLATE") || t.starts_with("HDR")
+/// One record of the fixed-width extract.
+fn ncic_fixed(line: &str) -> Result<ListEntry, String> {
+    let chars: Vec<char> = line.trim_end().chars().collect();
+    if chars.len() < NCIC_MIN_CHARS {
+        return Err(format!(
+            "record is {} characters; the fixed-width extract needs at least {NCIC_MIN_CHARS} (through the plate state)",
+            chars.len()
+        ));
+    }
+    let fields: Vec<String> = NCIC_COLUMNS
+        .windows(2)
+        .map(|w| cut(&chars, w[0], w[1]))
+        .collect();
+    ncic_entry(&fields)
+}
+
+/// One row of the CSV extract (12 columns; trailing empty columns tolerated).
+fn ncic_csv(line: &str) -> Result<ListEntry, String> {
+    let mut fields = split_csv(line, ',');
+    while fields.len() > 12 && fields.last().is_some_and(|f| f.trim().is_empty()) {
+        fields.pop();
+    }
+    if fields.len() < 5 {
+        Err(format!(
+            "{} columns; the NCIC CSV has 12 (at least through the plate state)",
+            fields.len()
+        ))
+    } else if fields.len() > 12 {
+        Err(format!("{} columns; the NCIC CSV has 12", fields.len()))
+    } else {
+        ncic_entry(&fields)
+    }
+}
+
+/// A plain list's plate, after any inline comment (` # ...`, ` // ...`).
+fn plain_entry(line: &str) -> Result<ListEntry, String> {
+    let mut t = line;
+    for marker in [" #", "\t#", " //", "\t//"] {
+        if let Some(at) = t.find(marker) {
+            t = &t[..at];
+        }
+    }
+    plate(t).map(|plate| ListEntry {
+        plate,
+        ..Default::default()
+    })
 }
 
 /// Parses `text` in `format`. Duplicates (same plate and state) keep the first occurrence.
 pub fn parse(format: ListFormat, text: &str, options: &DelimitedOptions) -> ParsedList {
     let mut out = ParsedList::default();
     let mut seen: HashMap<(String, Option<String>), u64> = HashMap::new();
-    let mut lines = text
+    // CRLF, LF and old-Mac CR line ends alike.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let numbered: Vec<(u64, &str)> = text
         .split('\n')
-        .map(|l| {
-            l.strip_suffix('\r')
-                .unwrap_or(l)
-                .trim_start_matches('\u{feff}')
-        })
+        .map(|l| l.trim_start_matches('\u{feff}'))
         .enumerate()
         .map(|(i, l)| (i as u64 + 1, l))
-        .filter(|(_, l)| !is_ignorable(l))
-        .peekable();
-    // The header line.
+        .filter(|(_, l)| !l.trim().is_empty())
+        .collect();
+    let mut rest: &[(u64, &str)] = &numbered;
     let mut columns: Option<(char, usize, Option<usize>, Option<usize>)> = None;
     match format {
-        ListFormat::Ncic => {
-            if let Some((_, first)) = lines.peek()
-                && looks_like_ncic_header(first)
-            {
-                lines.next();
-            }
-        }
-        ListFormat::NcicCsv => {
-            if let Some((_, first)) = lines.peek()
-                && first.split(',').next().is_some_and(|f| {
-                    let f = f.trim().trim_matches('"').to_ascii_uppercase();
-                    f == "NIC" || f.is_empty() || f.contains("NUMBER")
-                })
-            {
-                lines.next();
+        ListFormat::Ncic | ListFormat::NcicCsv => {
+            // One header line, unless the first line is itself a record.
+            if let Some(at) = rest.iter().position(|(_, l)| !is_ignorable(l)) {
+                let first = rest[at].1;
+                let is_record = match format {
+                    ListFormat::Ncic => ncic_fixed(first).is_ok(),
+                    _ => ncic_csv(first).is_ok(),
+                };
+                if !is_record {
+                    rest = &rest[at + 1..];
+                }
             }
         }
         ListFormat::Delimited => {
-            let Some((number, header)) = lines.next() else {
-                return out;
-            };
-            match delimited_columns(header, options) {
-                Ok(c) => columns = Some(c),
-                Err(reason) => {
-                    out.skip(number, reason);
+            // The header is the first line naming a plate column (it may start with `#`);
+            // comment lines before it are skipped.
+            let mut found = None;
+            let mut problem = None;
+            for (i, (number, line)) in rest.iter().enumerate() {
+                let candidate = line
+                    .trim()
+                    .trim_start_matches('#')
+                    .trim_start_matches("//")
+                    .trim();
+                match delimited_columns(candidate, options) {
+                    Ok(c) => {
+                        found = Some((i, c));
+                        break;
+                    }
+                    Err(reason) => {
+                        if problem.is_none() || !is_ignorable(line) {
+                            problem = Some(format!("line {number}: {reason}"));
+                        }
+                        if !is_ignorable(line) {
+                            break;
+                        }
+                    }
+                }
+            }
+            match found {
+                Some((i, c)) => {
+                    columns = Some(c);
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    out.error =
+                        Some(problem.unwrap_or_else(|| "the file has no header line".into()));
                     return out;
                 }
             }
         }
         ListFormat::Plain => {}
     }
-    for (number, line) in lines {
-        if is_trailer(line) {
-            out.skip(number, "trailer record");
+    for &(number, line) in rest {
+        if is_ignorable(line) {
             continue;
         }
         out.lines += 1;
         let entry = match format {
-            ListFormat::Ncic => {
-                let chars: Vec<char> = line.trim_end().chars().collect();
-                if chars.len() < NCIC_MIN_CHARS {
-                    Err(format!(
-                        "record is {} characters; the fixed-width extract needs at least {NCIC_MIN_CHARS} (through the plate state)",
-                        chars.len()
-                    ))
-                } else {
-                    let fields: Vec<String> = NCIC_COLUMNS
-                        .windows(2)
-                        .map(|w| cut(&chars, w[0], w[1]))
-                        .collect();
-                    ncic_entry(&fields)
-                }
-            }
-            ListFormat::NcicCsv => {
-                let fields = split_csv(line, ',');
-                if fields.len() < 5 {
-                    Err(format!(
-                        "{} columns; the NCIC CSV has 12 (at least through the plate state)",
-                        fields.len()
-                    ))
-                } else if fields.len() > 12 {
-                    Err(format!("{} columns; the NCIC CSV has 12", fields.len()))
-                } else {
-                    ncic_entry(&fields)
-                }
-            }
+            ListFormat::Ncic => ncic_fixed(line),
+            ListFormat::NcicCsv => ncic_csv(line),
             ListFormat::Delimited => {
                 let (delimiter, plate_at, state_at, note_at) =
                     columns.unwrap_or((',', 0, None, None));
-                let fields = split_csv(line, delimiter);
-                match fields.get(plate_at) {
-                    None => Err(format!(
-                        "{} columns; the plate is in column {}",
-                        fields.len(),
-                        plate_at + 1
-                    )),
-                    Some(p) => plate(p).and_then(|plate| {
-                        let plate_state = match state_at.and_then(|i| fields.get(i)) {
-                            Some(s) => state_code(s)?,
-                            None => None,
-                        };
-                        Ok(ListEntry {
-                            plate,
-                            plate_state,
-                            note: note_at
-                                .and_then(|i| fields.get(i))
-                                .map(|n| n.trim().chars().take(200).collect::<String>())
-                                .filter(|n| !n.is_empty()),
-                            ..Default::default()
-                        })
-                    }),
-                }
+                delimited_entry(line, delimiter, plate_at, state_at, note_at)
             }
             ListFormat::Plain => {
-                let t = line.trim();
-                plate(t).map(|plate| ListEntry {
-                    plate,
-                    ..Default::default()
-                })
+                if is_trailer(line) && line.split_whitespace().count() >= 3 {
+                    Err("trailer record".to_string())
+                } else {
+                    plain_entry(line)
+                }
             }
         };
         match entry {
@@ -356,10 +429,44 @@ pub fn parse(format: ListFormat, text: &str, options: &DelimitedOptions) -> Pars
                     out.entries.push(entry);
                 }
             }
+            // A line that is not a record and reads like an end marker is a trailer.
+            Err(_) if is_trailer(line) => out.skip(number, "trailer record"),
             Err(reason) => out.skip(number, reason),
         }
     }
     out
+}
+
+/// One row of a delimited file.
+fn delimited_entry(
+    line: &str,
+    delimiter: char,
+    plate_at: usize,
+    state_at: Option<usize>,
+    note_at: Option<usize>,
+) -> Result<ListEntry, String> {
+    let fields = split_csv(line, delimiter);
+    let Some(p) = fields.get(plate_at) else {
+        return Err(format!(
+            "{} columns; the plate is in column {}",
+            fields.len(),
+            plate_at + 1
+        ));
+    };
+    let plate = plate(p)?;
+    let plate_state = match state_at.and_then(|i| fields.get(i)) {
+        Some(s) => state_code(s)?,
+        None => None,
+    };
+    Ok(ListEntry {
+        plate,
+        plate_state,
+        note: note_at
+            .and_then(|i| fields.get(i))
+            .map(|n| n.trim().chars().take(200).collect::<String>())
+            .filter(|n| !n.is_empty()),
+        ..Default::default()
+    })
 }
 
 /// Splits one delimited line; fields may be double-quoted.
@@ -375,31 +482,37 @@ fn split_csv(line: &str, delimiter: char) -> Vec<String> {
     }
 }
 
+/// Header names (letters and digits only, lower case) taken as the plate, state and note.
 const PLATE_NAMES: &[&str] = &[
     "plate",
-    "plate_number",
     "platenumber",
-    "plate_no",
-    "plate number",
+    "plateno",
+    "platenum",
     "license",
-    "license_plate",
     "licenseplate",
-    "license plate",
+    "licensenumber",
+    "licenceplate",
     "lic",
+    "licplate",
+    "licno",
     "tag",
-    "tag_number",
+    "tagnumber",
+    "tagno",
     "vrm",
     "registration",
+    "regno",
+    "lpn",
 ];
 const STATE_NAMES: &[&str] = &[
     "state",
-    "plate_state",
     "platestate",
-    "plate state",
     "st",
-    "lic_state",
-    "tag_state",
+    "licstate",
+    "licensestate",
+    "tagstate",
     "jurisdiction",
+    "province",
+    "stateprovince",
 ];
 const NOTE_NAMES: &[&str] = &[
     "note",
@@ -407,8 +520,17 @@ const NOTE_NAMES: &[&str] = &[
     "reason",
     "description",
     "comment",
+    "comments",
     "remarks",
 ];
+
+/// A header name compared without case, spaces or punctuation.
+fn squeeze(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
 
 /// The delimiter and the (plate, state, note) column indexes from a header line.
 fn delimited_columns(
@@ -430,13 +552,13 @@ fn delimited_columns(
     };
     let names: Vec<String> = split_csv(header, delimiter)
         .iter()
-        .map(|n| n.trim().trim_matches('"').to_ascii_lowercase())
+        .map(|n| n.trim().trim_matches('"').to_string())
         .collect();
     let find = |given: &Option<String>, defaults: &[&str]| -> Result<Option<usize>, String> {
         match given {
             Some(name) => names
                 .iter()
-                .position(|n| n == &name.to_ascii_lowercase())
+                .position(|n| squeeze(n) == squeeze(name))
                 .map(Some)
                 .ok_or_else(|| {
                     format!(
@@ -444,7 +566,9 @@ fn delimited_columns(
                         names.join(", ")
                     )
                 }),
-            None => Ok(names.iter().position(|n| defaults.contains(&n.as_str()))),
+            None => Ok(names
+                .iter()
+                .position(|n| defaults.contains(&squeeze(n).as_str()))),
         }
     };
     let plate = find(&options.plate_column, PLATE_NAMES)?.ok_or_else(|| {
@@ -564,7 +688,7 @@ mod tests {
         assert!(skipped[3].1.contains("at least 39"), "{skipped:?}");
         assert!(skipped[4].1.contains("no plate"), "{skipped:?}");
         assert_eq!(skipped[5], (13, "trailer record"));
-        assert_eq!(parsed.lines, 9);
+        assert_eq!(parsed.lines, 10, "data lines, the trailer included");
     }
 
     #[test]
@@ -629,7 +753,76 @@ mod tests {
             &DelimitedOptions::default(),
         );
         assert!(no_plate.entries.is_empty());
-        assert!(no_plate.skipped[0].reason.contains("no plate column"));
+        assert!(no_plate.error.unwrap().contains("no plate column"));
+    }
+
+    /// What an adversarial review of messy real-world files found.
+    #[test]
+    fn nothing_is_merged_into_a_plate_and_no_data_line_vanishes() {
+        let plain = parse(
+            ListFormat::Plain,
+            "ABC123 # stolen\nJKL012 // note\nPQR678,MA\n\u{c5}SE123\nEND 12\nTOTAL RECORDS 0000123\n",
+            &DelimitedOptions::default(),
+        );
+        let plates: Vec<&str> = plain.entries.iter().map(|e| e.plate.as_str()).collect();
+        assert_eq!(plates, ["ABC123", "JKL012", "END12"]);
+        let reasons: Vec<&str> = plain.skipped.iter().map(|s| s.reason.as_str()).collect();
+        assert!(reasons[0].contains("contains ','"), "{reasons:?}");
+        assert!(reasons[1].contains("contains"), "{reasons:?}");
+        assert_eq!(reasons[2], "trailer record");
+        // A semicolon file whose rows start with an empty column; a header starting with '#'.
+        let semi = parse(
+            ListFormat::Delimited,
+            "Case;Plate;State\n;XY 999;ny\n;;MA\n",
+            &DelimitedOptions::default(),
+        );
+        assert_eq!(semi.entries.len(), 1);
+        assert_eq!(semi.lines, 2);
+        assert!(semi.skipped[0].reason.contains("no plate"));
+        let hashed = parse(
+            ListFormat::Delimited,
+            "#plate,state\nabc123,ma\nEND 12,MA\n",
+            &DelimitedOptions::default(),
+        );
+        let plates: Vec<&str> = hashed.entries.iter().map(|e| e.plate.as_str()).collect();
+        assert_eq!(plates, ["ABC123", "END12"]);
+        // Tag Number / Tag State headers; a state written with a space; CR-only line ends.
+        let tags = parse(
+            ListFormat::Delimited,
+            "Tag Number,Tag State\rQQQ111, N Y\r",
+            &DelimitedOptions::default(),
+        );
+        assert_eq!(tags.entries[0].plate_state.as_deref(), Some("NY"));
+        // A headerless fixed-width extract keeps its first record.
+        let record = ncic_line(&["V000000001", "FL0000000", "20260101", "FLORIDA1", "FL"]);
+        let headerless = parse(ListFormat::Ncic, &record, &DelimitedOptions::default());
+        assert_eq!(headerless.entries.len(), 1);
+        // Trailing empty CSV columns are tolerated.
+        let csv = parse(
+            ListFormat::NcicCsv,
+            "V000000001,MA0130100,20260101,ABC123,MA,2026,PC,2019,TOYT,CAM,4D,BLK,\n",
+            &DelimitedOptions::default(),
+        );
+        assert_eq!(csv.entries.len(), 1, "{:?}", csv.skipped);
+        // Latin-1 and UTF-16 files decode; a letter outside A-Z is refused, not dropped.
+        let latin1 = decode_text(b"\xc9T\xc9123\nABC123\n");
+        let parsed = parse(ListFormat::Plain, &latin1, &DelimitedOptions::default());
+        assert_eq!(parsed.entries.len(), 1);
+        assert!(parsed.skipped[0].reason.contains("contains"));
+        let mut utf16 = vec![0xFF, 0xFE];
+        for unit in "ABC123\r\n".encode_utf16() {
+            utf16.extend_from_slice(&unit.to_le_bytes());
+        }
+        assert_eq!(
+            parse(
+                ListFormat::Plain,
+                &decode_text(&utf16),
+                &DelimitedOptions::default()
+            )
+            .entries
+            .len(),
+            1
+        );
     }
 
     #[test]
