@@ -108,6 +108,37 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
         .activate("officer1", &officer.one_time_password, &officer_password)
         .await?;
 
+    // A statewide hot list with some of the plates in the images (from their labels, when the
+    // folder has a labels.csv), and officer1 subscribed to alerts before the camera starts.
+    let listed = labelled_plates(images, 3);
+    let mut alerts = None;
+    if listed.is_empty() {
+        step("no labels.csv next to the images: no hot list, no alerts in this run");
+    } else {
+        step(&format!(
+            "state administrator publishes hot list 'demo-stolen' (statewide, fuzzy) with {}; officer1 subscribes to alerts",
+            listed.join(", ")
+        ));
+        let _: serde_json::Value = admin
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/hotlists",
+                &serde_json::json!({"id": "demo-stolen", "name": "Demo stolen vehicles",
+                    "statewide": true, "fuzzy": true, "priority": 1,
+                    "justification": {"purpose": "criminal_investigation", "case_number": "DEMO-HL-1",
+                        "facts": "Vehicles reported stolen this week, for the demo."}}),
+            )
+            .await?;
+        let _: serde_json::Value = admin
+            .post_bytes(
+                "/api/v1/hotlists/demo-stolen/entries",
+                &[("format", "plain".to_string())],
+                listed.join("\n").into_bytes(),
+            )
+            .await?;
+        alerts = Some(officer_client.events("/api/v1/alerts/stream").await?);
+    }
+
     let files = simulator::list_images(images)?;
     step(&format!(
         "camera 'demo-cam-1' streams {} images from {} over QUIC",
@@ -133,6 +164,36 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
     })
     .await?;
     summary.print();
+    if let Some(mut events) = alerts {
+        step("alerts pushed to officer1 (server-sent events):");
+        let mut seen = 0;
+        while let Ok(Some((event, _, data))) =
+            tokio::time::timeout(Duration::from_secs(2), events.recv()).await
+        {
+            if event != "alert" {
+                continue;
+            }
+            let Ok(alert) = serde_json::from_str::<crate::api::hotlists::AlertView>(&data) else {
+                continue;
+            };
+            seen += 1;
+            println!(
+                "   ALERT {} read {} at camera {} matched {} on list '{}' ({}, priority {})",
+                alert.seq,
+                alert.plate,
+                alert.camera_id,
+                alert.entry.plate,
+                alert.list_name,
+                alert.match_kind,
+                alert.priority
+            );
+        }
+        if seen == 0 {
+            println!("   (none: no listed plate was read)");
+        } else {
+            println!("   Verify every hit with the source agency before acting on it.");
+        }
+    }
     // Search for the plate the recognizer was surest of.
     let best = summary
         .acknowledged
@@ -188,9 +249,30 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
         .await?;
     print_results(&all);
     println!(
-        "\nAccounts for trying the API: admin / {admin_password}, officer1 / {officer_password}"
+        "\nAccounts for trying the API: admin / {admin_password} (TOTP secret {}), officer1 / {officer_password} (TOTP secret {})",
+        client.totp_secret(BOOTSTRAP_ADMIN).unwrap_or_default(),
+        client.totp_secret("officer1").unwrap_or_default()
     );
     Ok(())
+}
+
+/// Up to `n` plates from `images/labels.csv` (a `plate` column), if there is one.
+fn labelled_plates(images: &Path, n: usize) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(images.join("labels.csv")) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    let Some(column) = lines
+        .next()
+        .and_then(|h| h.split(',').position(|c| c.trim() == "plate"))
+    else {
+        return Vec::new();
+    };
+    lines
+        .filter_map(|l| l.split(',').nth(column))
+        .filter_map(crate::domain::normalize_plate)
+        .take(n)
+        .collect()
 }
 
 fn print_results(found: &SearchResponse) {

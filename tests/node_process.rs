@@ -572,7 +572,7 @@ async fn the_seattle_public_records_sample_imports_once() {
 }
 
 #[test]
-fn the_demo_streams_the_sample_scenes_and_prints_a_justified_search() {
+fn the_demo_streams_the_sample_scenes_and_prints_a_justified_search_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::config_only(dir.path());
     let out = std::process::Command::new(BIN)
@@ -590,4 +590,7 @@ fn the_demo_streams_the_sample_scenes_and_prints_a_justified_search() {
     assert!(text.contains("justification_required"), "{text}");
     assert!(text.contains("recorded before these"), "{text}");
     assert!(text.contains("Verify with the source agency"), "{text}");
+    // The hot list holds labelled plates of the samples: at least one is read and alerts.
+    assert!(text.contains("ALERT 1 read"), "{text}");
+    assert!(text.contains("on list 'Demo stolen vehicles'"), "{text}");
 }
