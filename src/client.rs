@@ -135,6 +135,15 @@ impl ApiClient {
         }
     }
 
+    /// A request to `path` carrying this client's session token, if any.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{}", self.base, path));
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     /// Sends a request and returns the status and body text.
     pub async fn raw(
         &self,
@@ -142,10 +151,7 @@ impl ApiClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<(u16, String)> {
-        let mut request = self.http.request(method, format!("{}{}", self.base, path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -229,15 +235,11 @@ impl ApiClient {
         query: &[(&str, String)],
         body: Vec<u8>,
     ) -> Result<T> {
-        let mut request = self
-            .http
-            .post(format!("{}{}", self.base, path))
+        let request = self
+            .request(reqwest::Method::POST, path)
             .query(query)
             .header("content-type", "text/plain")
             .body(body);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
         let response = request
             .send()
             .await
@@ -257,10 +259,7 @@ impl ApiClient {
         &self,
         path: &str,
     ) -> Result<tokio::sync::mpsc::UnboundedReceiver<(String, Option<u64>, String)>> {
-        let mut request = self.http.get(format!("{}{}", self.base, path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
+        let request = self.request(reqwest::Method::GET, path);
         let mut response = request
             .send()
             .await
@@ -298,10 +297,7 @@ impl ApiClient {
 
     /// A GET of `path` as raw bytes (archives, images).
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
-        let mut request = self.http.get(format!("{}{}", self.base, path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
+        let request = self.request(reqwest::Method::GET, path);
         let response = request
             .send()
             .await
@@ -376,13 +372,9 @@ impl ApiClient {
         &self,
         request: &SearchRequest,
     ) -> Result<(SearchResponse, Option<String>)> {
-        let mut call = self
-            .http
-            .post(format!("{}/api/v1/search", self.base))
+        let call = self
+            .request(reqwest::Method::POST, "/api/v1/search")
             .json(request);
-        if let Some(token) = &self.token {
-            call = call.bearer_auth(token);
-        }
         let response = call.send().await.context("calling /api/v1/search")?;
         let status = response.status().as_u16();
         let timing = response

@@ -41,7 +41,7 @@ pub async fn run(options: DemoOptions) -> Result<()> {
     step(&format!("starting a node (data in {})", data_dir.display()));
     let node = node::start(config, true).await?;
     node.print_banner();
-    let result = script(&node, &options.images, options.fps).await;
+    let result = script(&node, &data_dir, &options.images, options.fps).await;
     if let Err(e) = &result {
         println!("\ndemo failed: {e:#}");
     }
@@ -62,7 +62,12 @@ pub async fn run(options: DemoOptions) -> Result<()> {
     Ok(())
 }
 
-async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Result<()> {
+async fn script(
+    node: &node::RunningNode,
+    data_dir: &Path,
+    images: &Path,
+    fps: Option<f64>,
+) -> Result<()> {
     let client = ApiClient::new(&node.api_addr.to_string(), &node.cert_path)?;
     let otp = node
         .bootstrap_password
@@ -75,6 +80,8 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
     let admin = client
         .activate(BOOTSTRAP_ADMIN, &otp, &admin_password)
         .await?;
+    // The one-time password printed above is used up now.
+    let _ = std::fs::remove_file(data_dir.join("bootstrap-admin.txt"));
     step(&format!(
         "creating contributing agency {DEMO_AGENCY}, officer 'officer1' (trained), camera 'demo-cam-1'"
     ));
@@ -249,7 +256,7 @@ async fn script(node: &node::RunningNode, images: &Path, fps: Option<f64>) -> Re
         .await?;
     print_results(&all);
     println!(
-        "\nAccounts for trying the API: admin / {admin_password} (TOTP secret {}), officer1 / {officer_password} (TOTP secret {})",
+        "\nAccounts for trying the API while the node runs: admin / {admin_password} (TOTP secret {}), officer1 / {officer_password} (TOTP secret {}); a code is accepted once, so wait for the next 30-second window",
         client.totp_secret(BOOTSTRAP_ADMIN).unwrap_or_default(),
         client.totp_secret("officer1").unwrap_or_default()
     );

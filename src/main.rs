@@ -234,9 +234,16 @@ enum HotlistCmd {
 
 #[derive(Subcommand)]
 enum EvidenceCmd {
-    /// Check an evidence archive (GET /api/v1/evidence/{case}): the manifest's signature, and
-    /// every file against its SHA-256. Exits 1 when anything does not match.
-    Verify { archive: PathBuf },
+    /// Check an evidence archive (GET /api/v1/evidence/{case}): the manifest's signature by a
+    /// trusted cluster key, and every file against its SHA-256. Exits 1 when anything does not
+    /// match.
+    Verify {
+        archive: PathBuf,
+        /// A trusted signing key (hex ed25519 public key, from GET /api/v1/signing-keys);
+        /// repeat for every node of the cluster.
+        #[arg(long = "trust-key", required = true)]
+        trust_key: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -480,11 +487,11 @@ async fn main() -> Result<()> {
             }
         }
         Cmd::Evidence {
-            command: EvidenceCmd::Verify { archive },
+            command: EvidenceCmd::Verify { archive, trust_key },
         } => {
             let bytes = std::fs::read(&archive)
                 .with_context(|| format!("reading {}", archive.display()))?;
-            match alpr_central::api::retention::verify_archive(&bytes) {
+            match alpr_central::api::retention::verify_archive(&bytes, &trust_key) {
                 Ok(report) => println!("{report}"),
                 Err(why) => {
                     println!("evidence archive FAILED verification: {why}");

@@ -135,7 +135,9 @@ pub async fn start(config: Config, require_models: bool) -> Result<RunningNode> 
     api::retention::start_scheduled_purge(api_state.clone());
     let http = api::serve(
         api_state,
-        identity.server_config(&[b"h2", b"http/1.1"])?,
+        // HTTP/1.1 only: actix's HTTP/2 resets streams answered before their body was read
+        // (refusals), which clients see as framing errors instead of the JSON error.
+        identity.server_config(&[b"http/1.1"])?,
         config.api.listen,
     )?;
     let api_addr = config.api.listen;
@@ -189,13 +191,15 @@ impl RunningNode {
 
     /// Stops accepting work and shuts the listeners down.
     pub async fn stop(self) {
+        tracing::info!("node stopping");
+        // The API first (open event streams get a few seconds), then cameras, then Raft.
+        self.api.stop(true).await;
+        let _ = self.api_task.await;
         self.endpoint.close(0u32.into(), b"node stopping");
         if let Some(peers) = &self.peer_endpoint {
             peers.close(0u32.into(), b"node stopping");
         }
         self.cluster.shutdown().await;
-        self.api.stop(true).await;
-        let _ = self.api_task.await;
         if let Some(pool) = &self.recognition {
             pool.stop();
         }

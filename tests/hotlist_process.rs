@@ -16,24 +16,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use support::*;
 
-async fn user(admin: &ApiClient, username: &str, agency: &str, role: Role) -> ApiClient {
-    let created = admin
-        .create_user(&alpr_central::api::admin::NewUser {
-            username: username.into(),
-            agency_id: agency.into(),
-            role,
-            trained_on: Some("2026-01-01".into()),
-            designation: String::new(),
-        })
-        .await
-        .unwrap();
-    admin
-        .without_session()
-        .activate(username, &created.one_time_password, STRONG)
-        .await
-        .unwrap()
-}
-
 async fn create_list(admin: &ApiClient, body: Value) {
     let _: Value = admin
         .send(Method::POST, "/api/v1/hotlists", &body)
@@ -217,7 +199,14 @@ async fn every_list_layout_imports_with_exact_counts_of_entries_and_skipped_line
     assert!(text.contains("line 6: duplicate of line 2"), "{text}");
 
     // An agency administrator cannot publish statewide or change another agency's list.
-    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
     let e = chief
         .send::<_, Value>(
             Method::POST,
@@ -294,7 +283,14 @@ async fn a_listed_plate_from_a_camera_alerts_subscribed_users_in_scope_only() {
         })
         .await
         .unwrap();
-    let outsider = user(&world.admin, "outsider", "OTHER-PD", Role::AuthorizedUser).await;
+    let outsider = activated_user(
+        &world.admin,
+        "outsider",
+        "OTHER-PD",
+        Role::AuthorizedUser,
+        true,
+    )
+    .await;
     create_list(
         &world.admin,
         list_body("stolen", json!({"agencies": [AGENCY], "fuzzy": true})),
@@ -409,7 +405,14 @@ async fn historical_hits_find_a_plate_read_before_it_was_listed() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
     let three_days_ago = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
     let ten_days_ago = (chrono::Utc::now() - chrono::Duration::days(10)).to_rfc3339();
     let receipt: Value = chief

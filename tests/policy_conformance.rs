@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use alpr_central::api::admin::{NewAgency, NewUser};
+use alpr_central::api::admin::NewUser;
 use alpr_central::api::search::{SearchRequest, SearchResponse};
 use alpr_central::camera::simulator::{self, SimulatorOptions};
 use alpr_central::client::{ApiClient, ApiFailure};
@@ -33,44 +33,6 @@ fn by_plate(plate: &str) -> SearchRequest {
         agency_id: None,
         limit: Some(1000),
     }
-}
-
-/// Creates a user of `agency` and activates it (password, second factor, terms).
-async fn user(
-    admin: &ApiClient,
-    username: &str,
-    agency: &str,
-    role: Role,
-    trained: bool,
-) -> ApiClient {
-    let created = admin
-        .create_user(&NewUser {
-            username: username.into(),
-            agency_id: agency.into(),
-            role,
-            trained_on: trained.then(|| "2026-01-01".to_string()),
-            designation: "designated for the conformance suite".into(),
-        })
-        .await
-        .unwrap();
-    admin
-        .without_session()
-        .activate(username, &created.one_time_password, STRONG)
-        .await
-        .unwrap()
-}
-
-async fn agency(admin: &ApiClient, id: &str, contributing: bool) {
-    admin
-        .create_agency(&NewAgency {
-            id: id.into(),
-            name: format!("{id} police"),
-            contributing,
-            contact: format!("{id} records desk 555-0100"),
-            case_number_format: None,
-        })
-        .await
-        .unwrap();
 }
 
 /// The reads `admin` (an agency administrator) submits through the API.
@@ -220,8 +182,8 @@ async fn agency_administrator_revokes_a_live_session_and_sees_concurrent_session
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    agency(&world.admin, "OTHER-PD", true).await;
-    let chief = user(
+    create_agency(&world.admin, "OTHER-PD", true).await;
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -229,7 +191,7 @@ async fn agency_administrator_revokes_a_live_session_and_sees_concurrent_session
         true,
     )
     .await;
-    let other_chief = user(
+    let other_chief = activated_user(
         &world.admin,
         "other-chief",
         "OTHER-PD",
@@ -331,7 +293,7 @@ async fn second_factor_and_training_are_required_to_search() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let chief = user(
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -371,7 +333,8 @@ async fn second_factor_and_training_are_required_to_search() {
     assert!(text.contains("already used"), "{text}");
 
     // Untrained: may log in, may not search, until the agency records the training.
-    let trainee = user(&world.admin, "trainee", AGENCY, Role::AuthorizedUser, false).await;
+    let trainee =
+        activated_user(&world.admin, "trainee", AGENCY, Role::AuthorizedUser, false).await;
     let e = trainee.search(&by_plate("ABC123")).await.unwrap_err();
     assert_eq!(status_of(&e), 403, "{e}");
     assert!(e.to_string().contains("training"), "{e}");
@@ -593,7 +556,7 @@ async fn a_non_contributing_agencys_camera_and_uploads_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let chief = user(
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -665,7 +628,7 @@ async fn a_filtered_read_is_never_stored() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let chief = user(
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -749,34 +712,6 @@ async fn a_filtered_read_is_never_stored() {
     }
 }
 
-/// Every plate stored in the shard replicas under `groups` (node stopped).
-fn stored_plates(groups: &std::path::Path) -> Vec<String> {
-    use alpr_central::storage::{Order, Space, Storage, codec, rocks::RocksStorage};
-    let mut plates = Vec::new();
-    for entry in std::fs::read_dir(groups).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        if !name.starts_with("shard-") {
-            continue;
-        }
-        let storage = RocksStorage::open(&path).unwrap();
-        storage
-            .scan(
-                Space::Reads,
-                &[],
-                &[0xff; 64],
-                Order::Ascending,
-                &mut |_, v| {
-                    let read: alpr_central::domain::Read = codec::decode(v).unwrap();
-                    plates.push(read.plate);
-                    std::ops::ControlFlow::Continue(())
-                },
-            )
-            .unwrap();
-    }
-    plates
-}
-
 /// Policy 6a and 6b: the source agency keeps ownership and management control. Only it may
 /// correct (the original is kept) or delete its reads; anyone else is refused and audited.
 /// Results name the source agency to verify with; the source agency sees who searched its data
@@ -786,8 +721,8 @@ async fn only_the_source_agency_corrects_or_deletes_and_it_sees_who_searched_its
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    agency(&world.admin, "OTHER-PD", true).await;
-    let chief = user(
+    create_agency(&world.admin, "OTHER-PD", true).await;
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -795,7 +730,7 @@ async fn only_the_source_agency_corrects_or_deletes_and_it_sees_who_searched_its
         true,
     )
     .await;
-    let outsider = user(
+    let outsider = activated_user(
         &world.admin,
         "outsider",
         "OTHER-PD",
@@ -803,7 +738,7 @@ async fn only_the_source_agency_corrects_or_deletes_and_it_sees_who_searched_its
         true,
     )
     .await;
-    let other_chief = user(
+    let other_chief = activated_user(
         &world.admin,
         "other-chief",
         "OTHER-PD",
@@ -948,7 +883,7 @@ async fn an_unknown_field_or_non_alpr_payload_in_a_read_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let chief = user(
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -1038,7 +973,7 @@ async fn account_rules_hold_across_a_three_node_cluster_and_node_restarts() {
     }
     cluster.init(&[1, 2, 3], 4);
     let world = world(cluster.node(1)).await;
-    let chief = user(
+    let chief = activated_user(
         &world.admin,
         "chief",
         AGENCY,
@@ -1056,7 +991,8 @@ async fn account_rules_hold_across_a_three_node_cluster_and_node_restarts() {
         .session("officer1", STRONG)
         .await
         .unwrap();
-    let rookie_on_1 = user(&world.admin, "rookie", AGENCY, Role::AuthorizedUser, true).await;
+    let rookie_on_1 =
+        activated_user(&world.admin, "rookie", AGENCY, Role::AuthorizedUser, true).await;
     officer_on_2.search(&by_plate("ABC123")).await.unwrap();
 
     // Sessions opened through nodes 1 and 2 are visible through node 3.

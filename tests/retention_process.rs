@@ -9,7 +9,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use alpr_central::api::admin::{NewAgency, NewUser};
 use alpr_central::api::search::SearchRequest;
 use alpr_central::client::ApiClient;
 use alpr_central::domain::{Justification, Purpose, Role};
@@ -18,37 +17,6 @@ use serde_json::{Value, json};
 use support::*;
 
 const DAY: i64 = 86_400;
-
-async fn user(admin: &ApiClient, username: &str, agency: &str, role: Role) -> ApiClient {
-    let created = admin
-        .create_user(&NewUser {
-            username: username.into(),
-            agency_id: agency.into(),
-            role,
-            trained_on: Some("2026-01-01".into()),
-            designation: String::new(),
-        })
-        .await
-        .unwrap();
-    admin
-        .without_session()
-        .activate(username, &created.one_time_password, STRONG)
-        .await
-        .unwrap()
-}
-
-async fn agency(admin: &ApiClient, id: &str) {
-    admin
-        .create_agency(&NewAgency {
-            id: id.into(),
-            name: format!("{id} police"),
-            contributing: true,
-            contact: format!("{id} desk"),
-            case_number_format: None,
-        })
-        .await
-        .unwrap();
-}
 
 /// Uploads one read per (plate, age in days) and returns their ids.
 async fn upload(chief: &ApiClient, reads: &[(&str, i64)]) -> Vec<String> {
@@ -126,16 +94,31 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
     let dir = tempfile::tempdir().unwrap();
     let mut node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    agency(&world.admin, "SHORT-PD").await;
-    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
-    let short_chief = user(
+    create_agency(&world.admin, "SHORT-PD", true).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
+    let short_chief = activated_user(
         &world.admin,
         "short-chief",
         "SHORT-PD",
         Role::AgencyAdministrator,
+        true,
     )
     .await;
-    let detective = user(&world.admin, "detective", "SHORT-PD", Role::AuthorizedUser).await;
+    let detective = activated_user(
+        &world.admin,
+        "detective",
+        "SHORT-PD",
+        Role::AuthorizedUser,
+        true,
+    )
+    .await;
     let e = short_chief
         .send::<_, ()>(
             Method::PATCH,
@@ -338,38 +321,6 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
     }
 }
 
-/// Every plate stored in the shard replicas under `groups` (node stopped).
-fn stored_plates(groups: &std::path::Path) -> Vec<String> {
-    use alpr_central::storage::{Order, Space, Storage, codec, rocks::RocksStorage};
-    let mut plates = Vec::new();
-    for entry in std::fs::read_dir(groups).unwrap() {
-        let path = entry.unwrap().path();
-        if !path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("shard-")
-        {
-            continue;
-        }
-        let storage = RocksStorage::open(&path).unwrap();
-        storage
-            .scan(
-                Space::Reads,
-                &[],
-                &[0xff; 64],
-                Order::Ascending,
-                &mut |_, v| {
-                    let read: alpr_central::domain::Read = codec::decode(v).unwrap();
-                    plates.push(read.plate);
-                    std::ops::ControlFlow::Continue(())
-                },
-            )
-            .unwrap();
-    }
-    plates
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skewed_node_cannot_purge_early_and_a_purge_reaches_every_replica() {
     let dir = tempfile::tempdir().unwrap();
@@ -379,7 +330,14 @@ async fn a_skewed_node_cannot_purge_early_and_a_purge_reaches_every_replica() {
     }
     cluster.init(&[1, 2, 3], 4);
     let world = world(cluster.node(1)).await;
-    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
     let ids = upload(&chief, &[("OLD366", 366), ("YNG364", 364), ("YNG100", 100)]).await;
 
     // Node 3's clock runs two years ahead: by its own clock everything is past a year.
@@ -443,7 +401,14 @@ async fn an_evidence_archive_verifies_and_one_flipped_byte_fails_it() {
     let dir = tempfile::tempdir().unwrap();
     let node = NodeProcess::start(dir.path(), "");
     let world = world(&node).await;
-    let chief = user(&world.admin, "chief", AGENCY, Role::AgencyAdministrator).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
     let _: Value = world
         .admin
         .send(
@@ -485,12 +450,19 @@ async fn an_evidence_archive_verifies_and_one_flipped_byte_fails_it() {
         .unwrap();
     let path = dir.path().join("evidence.tar");
     std::fs::write(&path, &archive).unwrap();
+    let keys: Vec<Value> = world.officer.get("/api/v1/signing-keys").await.unwrap();
+    let trusted: Vec<String> = keys
+        .iter()
+        .map(|k| k["public_key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!trusted.is_empty(), "{keys:?}");
     let verify = |file: &std::path::Path| {
-        let out = std::process::Command::new(BIN)
-            .args(["evidence", "verify"])
-            .arg(file)
-            .output()
-            .unwrap();
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["evidence", "verify"]).arg(file);
+        for key in &trusted {
+            cmd.args(["--trust-key", key]);
+        }
+        let out = cmd.output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).to_string(),
@@ -529,6 +501,14 @@ async fn an_evidence_archive_verifies_and_one_flipped_byte_fails_it() {
         assert!(!ok, "a flipped byte in {needle} verified: {report}");
         assert!(report.contains("FAILED"), "{report}");
     }
+    // A forger who alters a file, recomputes the manifest and re-signs it with a key of their
+    // own is caught: the key is not the cluster's.
+    let forged = forge(&archive, "reads.json", "EVD1234", "FORGED1");
+    let bad = dir.path().join("forged.tar");
+    std::fs::write(&bad, &forged).unwrap();
+    let (ok, report) = verify(&bad);
+    assert!(!ok, "a re-signed forgery verified: {report}");
+    assert!(report.contains("not one of the trusted keys"), "{report}");
     // The export itself is audited.
     let audit: Value = world
         .admin
@@ -536,4 +516,61 @@ async fn an_evidence_archive_verifies_and_one_flipped_byte_fails_it() {
         .await
         .unwrap();
     assert_eq!(audit["count"], 2);
+}
+
+/// `archive` with `from` replaced by `to` in `file`, the manifest's hashes recomputed and the
+/// manifest re-signed with a fresh ed25519 key: what a forger without the cluster's key can do.
+fn forge(archive: &[u8], file: &str, from: &str, to: &str) -> Vec<u8> {
+    use ring::signature::KeyPair;
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut reader = tar::Archive::new(archive);
+    for entry in reader.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        files.push((name, data));
+    }
+    for (name, data) in files.iter_mut() {
+        if name == file {
+            *data = String::from_utf8_lossy(data).replace(from, to).into_bytes();
+        }
+    }
+    let digests: std::collections::HashMap<String, (usize, String)> = files
+        .iter()
+        .map(|(n, d)| (n.clone(), (d.len(), hex::encode(Sha256::digest(d)))))
+        .collect();
+    let manifest_at = files
+        .iter()
+        .position(|(n, _)| n == "manifest.json")
+        .unwrap();
+    let mut manifest: Value = serde_json::from_slice(&files[manifest_at].1).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        let (len, sha) = &digests[f["name"].as_str().unwrap()];
+        f["bytes"] = json!(len);
+        f["sha256"] = json!(sha);
+    }
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let signature = json!({"algorithm": "ed25519",
+        "public_key": hex::encode(pair.public_key().as_ref()),
+        "signature": hex::encode(pair.sign(&manifest_bytes).as_ref())});
+    files[manifest_at].1 = manifest_bytes;
+    for (name, data) in files.iter_mut() {
+        if name == "manifest.sig" {
+            *data = serde_json::to_vec_pretty(&signature).unwrap();
+        }
+    }
+    let mut out = tar::Builder::new(Vec::new());
+    for (name, data) in &files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        out.append_data(&mut header, name, data.as_slice()).unwrap();
+    }
+    out.into_inner().unwrap()
 }

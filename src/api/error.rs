@@ -78,6 +78,8 @@ impl From<crate::cluster::ClusterError> for ApiError {
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(256 * 1024)
+        // Bodies are JSON whatever the Content-Type says (curl -d sends form-urlencoded).
+        .content_type_required(false)
         .error_handler(|e, _| {
             ApiError::bad_request("bad_json", format!("request body: {e}")).into()
         })

@@ -608,7 +608,8 @@ pub struct AlertView {
     pub reviews: Vec<AlertReview>,
 }
 
-fn alert_view(state: &ApiState, seq: u64, alert: &Alert) -> Result<AlertView, ApiError> {
+/// An alert as users receive it (with its source agency and verify notice).
+pub fn alert_view(state: &ApiState, seq: u64, alert: &Alert) -> Result<AlertView, ApiError> {
     let agency = queries::agency(state.meta()?.as_ref(), &alert.read.agency_id)?;
     let (name, contact) = agency
         .map(|a| (a.name, a.contact))

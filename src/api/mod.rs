@@ -100,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/notices", web::get().to(retention::notices))
                 .route("/evidence/{case}", web::get().to(retention::evidence))
+                .route("/signing-keys", web::get().to(retention::signing_keys))
                 .route("/audit", web::get().to(audit_log::list))
                 .route("/audit/cases/{case}", web::get().to(audit_log::case_file))
                 .route("/audit/reports/{kind}", web::get().to(audit_log::report))
@@ -136,6 +137,7 @@ pub fn serve(
             .default_service(web::to(ops::no_route))
     })
     .workers(2)
+    .shutdown_timeout(3)
     .bind_rustls_0_23(listen, tls)
     .with_context(|| format!("binding the HTTPS API on {listen}"))?
     .disable_signals()

@@ -743,12 +743,12 @@ pub async fn evidence(
         }
     }
     let meta = state.meta()?;
-    let alerts: Vec<crate::hotlist::Alert> =
-        crate::hotlist::alerts_after(meta.as_ref(), 0, 1_000_000)?
-            .into_iter()
-            .map(|(_, a)| a)
-            .filter(|a| ids.contains(&a.read.read_id))
-            .collect();
+    let mut alerts = Vec::new();
+    for (seq, alert) in crate::hotlist::alerts_after(meta.as_ref(), 0, 1_000_000)? {
+        if ids.contains(&alert.read.read_id) {
+            alerts.push(super::hotlists::alert_view(&state, seq, &alert)?);
+        }
+    }
     audit(
         &state,
         &caller.user,
@@ -843,9 +843,65 @@ pub async fn evidence(
         .body(bytes))
 }
 
-/// Verifies an evidence archive offline: the signature over manifest.json, every listed file's
-/// size and SHA-256, and that nothing else is in it. Returns what was verified, or why not.
-pub fn verify_archive(bytes: &[u8]) -> Result<String, String> {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningKey {
+    pub node_id: u64,
+    /// ed25519 public key, hex.
+    pub public_key: String,
+    pub fingerprint: String,
+}
+
+/// The first 8 bytes of the key's SHA-256, hex: what `evidence verify` prints.
+pub fn key_fingerprint(key: &[u8]) -> String {
+    hex::encode(&Sha256::digest(key)[..8])
+}
+
+/// `GET /api/v1/signing-keys`: the cluster's node keys, as the audit group's signed checkpoints
+/// (replicated by quorum) record them, plus this node's: the keys to trust when verifying an
+/// evidence archive offline (`alpr-central evidence verify --trust-key`).
+pub async fn signing_keys(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    acknowledged(&state, &req, AuditAction::ExportEvidence).await?;
+    let mut keys: BTreeMap<(u64, String), SigningKey> = BTreeMap::new();
+    if let crate::cluster::transport::GroupAnswer::Checkpoints(checkpoints) = state
+        .cluster
+        .query(
+            crate::cluster::AUDIT_GROUP,
+            crate::cluster::transport::GroupQuery::AuditCheckpoints,
+        )
+        .await?
+    {
+        for c in checkpoints.into_iter().filter(|c| c.signature_valid()) {
+            let hex_key = hex::encode(&c.public_key);
+            keys.insert(
+                (c.node_id, hex_key.clone()),
+                SigningKey {
+                    node_id: c.node_id,
+                    fingerprint: key_fingerprint(&c.public_key),
+                    public_key: hex_key,
+                },
+            );
+        }
+    }
+    let (own, _) = state.cluster.sign(b"");
+    let node_id = state.cluster.node_id();
+    keys.entry((node_id, hex::encode(&own)))
+        .or_insert(SigningKey {
+            node_id,
+            fingerprint: key_fingerprint(&own),
+            public_key: hex::encode(&own),
+        });
+    Ok(HttpResponse::Ok().json(keys.into_values().collect::<Vec<_>>()))
+}
+
+/// Verifies an evidence archive offline: the signature over manifest.json by one of
+/// `trusted` (hex ed25519 public keys; the cluster's, from `GET /api/v1/signing-keys`), every
+/// listed file's size and SHA-256, and that nothing else is in it. Returns what was verified,
+/// or why not. Without trusted keys only the archive's consistency with the key inside it is
+/// checked, and that is an error: anyone can re-sign an altered archive with a key of their own.
+pub fn verify_archive(bytes: &[u8], trusted: &[String]) -> Result<String, String> {
     let mut archive = tar::Archive::new(bytes);
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let entries = archive
@@ -853,6 +909,9 @@ pub fn verify_archive(bytes: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("not a tar archive: {e}"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| format!("archive entry unreadable: {e}"))?;
+        if entry.header().entry_type().is_dir() {
+            continue;
+        }
         let name = entry
             .path()
             .map_err(|e| format!("archive entry name: {e}"))?
@@ -898,7 +957,20 @@ pub fn verify_archive(bytes: &[u8]) -> Result<String, String> {
     if let Some(extra) = files.keys().next() {
         return Err(format!("{extra} is in the archive but not in the manifest"));
     }
-    let fingerprint = hex::encode(&Sha256::digest(&key)[..8]);
+    let fingerprint = key_fingerprint(&key);
+    if trusted.is_empty() {
+        return Err(format!(
+            "the archive is consistent and signed by key {fingerprint}, but no trusted key was given: pass --trust-key with the cluster's keys (GET /api/v1/signing-keys); an altered archive re-signed with another key would look the same"
+        ));
+    }
+    if !trusted
+        .iter()
+        .any(|t| t.trim().eq_ignore_ascii_case(&sig.public_key))
+    {
+        return Err(format!(
+            "the archive is signed by key {fingerprint}, which is not one of the trusted keys"
+        ));
+    }
     Ok(format!(
         "evidence archive VERIFIED: case {}, agency {}, {} reads, {} files, exported {} by {} on node {}; signed by node key {fingerprint}",
         manifest.case_number,
@@ -908,5 +980,5 @@ pub fn verify_archive(bytes: &[u8]) -> Result<String, String> {
         manifest.exported_at,
         manifest.exported_by,
         manifest.node_id
-    ))
+    ) + " (a trusted key)")
 }

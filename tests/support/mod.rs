@@ -279,3 +279,74 @@ pub fn justification() -> alpr_central::domain::Justification {
         facts: "Vehicle matching a witness description seen at a robbery.".into(),
     }
 }
+
+/// A user of `agency` with `role` (trained when `trained`), created by `admin` and activated:
+/// password changed, second factor set up (in `admin`'s keychain), terms accepted.
+pub async fn activated_user(
+    admin: &ApiClient,
+    username: &str,
+    agency: &str,
+    role: Role,
+    trained: bool,
+) -> ApiClient {
+    let created = admin
+        .create_user(&NewUser {
+            username: username.into(),
+            agency_id: agency.into(),
+            role,
+            trained_on: trained.then(|| "2026-01-01".to_string()),
+            designation: "designated for the tests".into(),
+        })
+        .await
+        .expect("user");
+    admin
+        .without_session()
+        .activate(username, &created.one_time_password, STRONG)
+        .await
+        .expect("activate")
+}
+
+/// A participating agency named after `id`.
+pub async fn create_agency(admin: &ApiClient, id: &str, contributing: bool) {
+    admin
+        .create_agency(&NewAgency {
+            id: id.into(),
+            name: format!("{id} police"),
+            contributing,
+            contact: format!("{id} records desk 555-0100"),
+            case_number_format: None,
+        })
+        .await
+        .expect("agency");
+}
+
+/// Every plate stored in the shard replicas under `groups` (the node stopped), read straight
+/// from the RocksDB files.
+pub fn stored_plates(groups: &Path) -> Vec<String> {
+    use alpr_central::storage::{Order, Space, Storage, codec, rocks::RocksStorage};
+    let mut plates = Vec::new();
+    for entry in std::fs::read_dir(groups).expect("groups dir") {
+        let path = entry.expect("entry").path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("shard-"))
+        {
+            continue;
+        }
+        let storage = RocksStorage::open(&path).expect("open replica");
+        storage
+            .scan(
+                Space::Reads,
+                &[],
+                &[0xff; 64],
+                Order::Ascending,
+                &mut |_, v| {
+                    let read: alpr_central::domain::Read = codec::decode(v).expect("read");
+                    plates.push(read.plate);
+                    std::ops::ControlFlow::Continue(())
+                },
+            )
+            .expect("scan");
+    }
+    plates
+}
