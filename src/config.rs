@@ -33,7 +33,7 @@ pub struct Config {
 pub struct RetentionSection {
     /// Reads older than this (by capture time) are purged unless held; agencies may set less.
     pub days: u32,
-    /// The automatic purge runs this often (on the metadata group's leader).
+    /// The automatic purge runs this often (on the metadata group's leader); 0 turns it off.
     pub purge_every_hours: u32,
 }
 

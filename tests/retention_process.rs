@@ -215,10 +215,10 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
     // 200 days later (every node's clock moved): the 364-day read is 564 days old but held,
     // the 200-day read is 400 days old but held, SHORT-PD's 29-day read is gone.
     node.stop();
-    node.env = vec![(
+    node.env.push((
         "ALPR__NODE__CLOCK_SKEW_SECONDS".into(),
         (200 * DAY).to_string(),
-    )];
+    ));
     node.spawn();
     let admin = node
         .client_with_keys_of(&world.admin)
@@ -322,6 +322,61 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_purge_runs_by_itself_when_the_cluster_time_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeProcess::start(dir.path(), "");
+    let world = world(&node).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
+    upload(&chief, &[("OLD366", 366), ("YNG364", 364), ("YNG100", 100)]).await;
+
+    // Two days later, with the scheduled purge on (every 24 hours) and nobody asking for one.
+    node.stop();
+    node.env = vec![(
+        "ALPR__NODE__CLOCK_SKEW_SECONDS".into(),
+        (2 * DAY).to_string(),
+    )];
+    node.spawn();
+    let officer = node
+        .client_with_keys_of(&world.officer)
+        .session("officer1", STRONG)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while count(&officer, "OLD366").await + count(&officer, "YNG364").await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the scheduled purge never removed the reads past a year"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(count(&officer, "YNG100").await, 1);
+    let admin = node
+        .client_with_keys_of(&world.admin)
+        .session("admin", "Granite-Falcon-Harbor-77")
+        .await
+        .unwrap();
+    let audit: Value = admin.get("/api/v1/audit?action=purge").await.unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(!entries.is_empty(), "{audit}");
+    assert!(
+        entries.iter().all(|e| e["username"] == "system:retention"),
+        "{audit}"
+    );
+    let purged: u64 = entries
+        .iter()
+        .map(|e| e["result_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(purged, 2, "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skewed_node_cannot_purge_early_and_a_purge_reaches_every_replica() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = support::cluster::TestCluster::new(dir.path(), 1000);
@@ -342,10 +397,10 @@ async fn a_skewed_node_cannot_purge_early_and_a_purge_reaches_every_replica() {
 
     // Node 3's clock runs two years ahead: by its own clock everything is past a year.
     cluster.node_mut(3).stop();
-    cluster.node_mut(3).env = vec![(
+    cluster.node_mut(3).env.push((
         "ALPR__NODE__CLOCK_SKEW_SECONDS".into(),
         (730 * DAY).to_string(),
-    )];
+    ));
     cluster.node_mut(3).spawn();
     cluster.wait_status(1, Duration::from_secs(60), "node 3 caught up", |g| {
         g.iter().all(|g| g.caught_up())

@@ -120,11 +120,17 @@ pub async fn purge_now(
     Ok(HttpResponse::Ok().json(PurgeView::from(run)))
 }
 
-/// The daily purge: on the node that leads the metadata group, when the last run is older
-/// than `purge_every_hours` by the cluster's time.
+/// The daily purge: on the node that leads the metadata group, checked every 10 seconds, run
+/// when the last run is older than `purge_every_hours` by the cluster's time (so a clock that
+/// jumps ahead is purged for at once). `purge_every_hours = 0` turns it off: purges then run
+/// only when the state administrator asks.
 pub fn start_scheduled_purge(state: std::sync::Arc<ApiState>) {
+    if state.retention.purge_every_hours == 0 {
+        tracing::info!("scheduled purge off (retention.purge_every_hours = 0)");
+        return;
+    }
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(300));
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             tick.tick().await;
             if !state.cluster.leads_meta() {

@@ -41,12 +41,17 @@ pub fn ort_library() -> PathBuf {
         })
 }
 
+/// The override of `retention.purge_every_hours`.
+pub const SCHEDULED_PURGE_ENV: &str = "ALPR__RETENTION__PURGE_EVERY_HOURS";
+
 pub struct NodeProcess {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub api: SocketAddr,
     pub camera: SocketAddr,
     /// Environment of the node process (e.g. `ALPR__NODE__CLOCK_SKEW_SECONDS` for clock tests).
+    /// It starts with the scheduled purge off, so that purges run when a test asks for them;
+    /// the test of the scheduled purge removes that entry.
     pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
@@ -110,7 +115,7 @@ alternates = 3
             config,
             api,
             camera,
-            env: Vec::new(),
+            env: vec![(SCHEDULED_PURGE_ENV.into(), "0".into())],
             child: None,
         }
     }
