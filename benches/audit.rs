@@ -40,6 +40,7 @@ fn by_plate(i: usize) -> SearchRequest {
         camera_id: None,
         agency_id: None,
         limit: Some(10),
+        include_alternates: false,
     }
 }
 

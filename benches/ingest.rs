@@ -5,8 +5,8 @@
 //! 2. the same into a 3-node cluster of real processes on 127.0.0.1-3 (replication factor 3,
 //!    acknowledged after quorum commit), cameras spread over the nodes;
 //! 3. raw RocksDB: the same number of reads written as synced batches of 512, in the same run;
-//! 4. recognition: frames/s through decode + detect + read on one worker (one core), and the
-//!    per-stage latency of one recognizer, on the given images.
+//! 4. recognition: frames/s over QUIC through decode + detect + read on one worker (one core),
+//!    on the given images (per-stage latency: `cargo bench --bench recognition`).
 //!
 //! cargo bench --bench ingest -- [--frames N] [--cameras N] [--images DIR] [--no-cluster]
 
@@ -218,7 +218,6 @@ async fn main() -> Result<()> {
             summary.acknowledged.len() as f64 / secs,
             summary.reads()
         );
-        stage_latency(&config, &files)?;
     }
     Ok(())
 }
@@ -286,34 +285,4 @@ async fn cluster_ingest(frames: usize, cameras: usize) -> Result<f64> {
         cluster.node_mut(id).stop();
     }
     Ok(rate)
-}
-
-/// Median per-stage latency of one recognizer on the images (one core).
-fn stage_latency(config: &Config, files: &[std::path::PathBuf]) -> Result<()> {
-    use alpr_central::recognition::{Recognizer, pipeline::decode_frame};
-    let mut recognizer = Recognizer::load(&config.recognition)?;
-    let mut decode = Vec::new();
-    let mut recognize = Vec::new();
-    for _ in 0..3 {
-        for f in files {
-            let bytes = std::fs::read(f)?;
-            let t = Instant::now();
-            let frame = decode_frame(&bytes, 100_000_000)?;
-            decode.push(t.elapsed().as_secs_f64() * 1000.0);
-            let t = Instant::now();
-            recognizer.recognize(&frame)?;
-            recognize.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (d, r) = (median(&mut decode), median(&mut recognize));
-    println!(
-        "per frame, median of {}: decode {d:.1} ms, detect+read {r:.1} ms, end to end {:.1} ms",
-        decode.len(),
-        d + r
-    );
-    Ok(())
 }

@@ -23,6 +23,7 @@ fn by_camera(camera: &str) -> SearchRequest {
         camera_id: Some(camera.into()),
         agency_id: None,
         limit: Some(1000),
+        include_alternates: false,
     }
 }
 

@@ -121,3 +121,47 @@ def make_reader(kind="conv", size="base"):
     if kind == "lstm":
         return Reader(*{"base": ((32, 64, 96, 128), 96), "small": ((16, 32, 64, 96), 64)}[size])
     return ReaderConv(*{"base": ((32, 64, 96, 128), 160), "small": ((16, 32, 64, 96), 128)}[size])
+
+
+def reader_from_onnx(path, calibration):
+    """A ReaderConv ("base") whose eval-mode function equals `path`, an exported ReaderConv.
+
+    The exporter folds every BatchNorm into its convolution. To train again, each BatchNorm is
+    rebuilt from the folded weights: its running statistics are the per-channel mean and variance
+    of the convolution's output on `calibration` ([N,1,32,128] float), and its scale and shift undo
+    them, so the function is unchanged and training-mode batch statistics start where they should.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    g = onnx.load(path).graph
+    init = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in g.initializer}
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    m = make_reader("conv", "base")
+    pairs = [(s[0], s[1]) for s in m.cnn] + [(m.seq[0], m.seq[1]), (m.seq[3], m.seq[4])]
+    if len(convs) != len(pairs) + 1:
+        raise ValueError(f"{path}: {len(convs)} convolutions, expected {len(pairs) + 1}")
+    with torch.no_grad():
+        for (conv, bn), node in zip(pairs, convs):
+            conv.weight.copy_(init[node.input[1]])
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(init[node.input[2]])
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        m.fc.weight.copy_(init[convs[-1].input[1]])
+        m.fc.bias.copy_(init[convs[-1].input[2]])
+        m.eval()
+        stats = {}
+        hooks = [conv.register_forward_hook(
+            lambda mod, inp, out, key=i: stats.__setitem__(key, out.transpose(0, 1).reshape(out.shape[1], -1)))
+            for i, (conv, _) in enumerate(pairs)]
+        m(calibration)
+        for h in hooks:
+            h.remove()
+        for i, (_, bn) in enumerate(pairs):
+            mu, var = stats[i].mean(1), stats[i].var(1, unbiased=False)
+            bn.running_mean.copy_(mu)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.sqrt(var + bn.eps))
+            bn.bias.add_(mu)
+    return m

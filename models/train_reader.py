@@ -160,6 +160,7 @@ def main():
     ap.add_argument("--region-os", type=int, default=16, help="oversampling of real scene plates per epoch")
     ap.add_argument("--synth-frac", type=float, default=1.0, help="fraction of synthetic set used per epoch")
     ap.add_argument("--init", default=None)
+    ap.add_argument("--init-onnx", default=None, help="start from an exported reader (nets.reader_from_onnx)")
     ap.add_argument("--out", default=".work/reader.pt")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--threads", type=int, default=2)
@@ -200,6 +201,12 @@ def main():
     model = nets.make_reader(args.model, args.size)
     if args.init:
         model.load_state_dict(torch.load(args.init))
+    elif args.init_onnx:
+        calib = np.stack([aug_crop(random.Random(i), crops[i % len(crops)][0]) for i in range(256)]
+                         + [synth_imgs[i] for i in range(0, len(synth_imgs), max(1, len(synth_imgs) // 256))])
+        model = nets.reader_from_onnx(args.init_onnx, torch.from_numpy(calib).float().div(255).unsqueeze(1))
+        print(f"from {args.init_onnx}: val crops {evaluate(model, val_crops):.3f} "
+              f"val scene-plates {evaluate(model, val_scenes):.3f}", flush=True)
     print("params", sum(p.numel() for p in model.parameters()), flush=True)
     n_syn = int(n_hard * args.synth_frac)
     n_easy = len(synth_imgs) - n_hard

@@ -200,6 +200,16 @@ pub struct RecognitionSection {
     pub min_confidence: f32,
     /// Alternates kept with each read.
     pub alternates: usize,
+    /// Each detected plate is read from a crop with each of these margins ([fraction of the box
+    /// width on each side, fraction of its height above and below]); the most confident read
+    /// wins, the others' texts become alternates. The first is the margin the reader was trained
+    /// with and gives the stored crop; one margin reads each plate once.
+    #[serde(default = "default_crop_margins")]
+    pub crop_margins: Vec<[f32; 2]>,
+}
+
+fn default_crop_margins() -> Vec<[f32; 2]> {
+    vec![[0.10, 0.15], [0.0, 0.05], [0.22, 0.25]]
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

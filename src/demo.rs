@@ -238,6 +238,7 @@ async fn script(
             camera_id: None,
             agency_id: None,
             limit: Some(20),
+            include_alternates: false,
         })
         .await?;
     print_results(&found);
@@ -252,6 +253,7 @@ async fn script(
             camera_id: Some("demo-cam-1".into()),
             agency_id: None,
             limit: Some(500),
+            include_alternates: false,
         })
         .await?;
     print_results(&all);

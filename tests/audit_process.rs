@@ -29,6 +29,7 @@ fn search_for(plate: &str, case: &str) -> SearchRequest {
         camera_id: None,
         agency_id: None,
         limit: Some(100),
+        include_alternates: false,
     }
 }
 

@@ -13,6 +13,7 @@ use alpr_central::camera::protocol::{
 };
 use alpr_central::camera::simulator::{self, SimulatorOptions};
 use alpr_central::client::ApiFailure;
+use alpr_central::domain::Role;
 use alpr_central::util::now_millis;
 use support::*;
 
@@ -25,6 +26,7 @@ fn by_plate(plate: &str) -> SearchRequest {
         camera_id: None,
         agency_id: None,
         limit: Some(1000),
+        include_alternates: false,
     }
 }
 
@@ -166,6 +168,150 @@ async fn frames_from_a_camera_become_searchable_reads_under_a_justified_audited_
     assert!(case["entries"].as_array().unwrap().len() >= read_plates.len());
 }
 
+/// Issue 8: a low-confidence read is marked, and a plate that was only a runner-up candidate
+/// (an alternate) is found when the search asks for alternates, marked as such; the alternates
+/// go with the read when it is deleted. Then the same on reads the recognizer made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_confidence_reads_are_marked_and_alternates_are_searchable() {
+    use reqwest::Method;
+    use serde_json::{Value, json};
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(dir.path(), "");
+    let world = world(&node).await;
+    let chief = activated_user(
+        &world.admin,
+        "chief",
+        AGENCY,
+        Role::AgencyAdministrator,
+        true,
+    )
+    .await;
+    let at = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    let receipt: Value = chief
+        .send(
+            Method::POST,
+            "/api/v1/reads",
+            &json!({"reads": [
+                {"plate": "8ABC123", "camera_id": "unit-3", "captured_at": at, "confidence": 0.41,
+                 "alternates": [{"plate": "BABC123", "confidence": 0.33},
+                                {"plate": "8A8C123", "confidence": 0.12}]},
+                {"plate": "BABC123", "camera_id": "unit-3", "captured_at": at, "confidence": 0.95}
+            ]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(receipt["stored"], 2, "{receipt}");
+    let unsure = receipt["read_ids"][0].as_str().unwrap().to_string();
+
+    let found = world.officer.search(&by_plate("8ABC123")).await.unwrap();
+    assert_eq!(found.count, 1);
+    assert!(found.results[0].low_confidence, "0.41 is below 0.6");
+    assert!(!found.results[0].matched_alternate);
+    assert_eq!(found.results[0].alternates.len(), 2);
+
+    // As read, BABC123 is only the confident read; with alternates the unsure one joins it.
+    let found = world.officer.search(&by_plate("BABC123")).await.unwrap();
+    assert_eq!(found.count, 1);
+    assert!(!found.results[0].low_confidence);
+    let mut with_alternates = by_plate("BABC123");
+    with_alternates.include_alternates = true;
+    let found = world.officer.search(&with_alternates).await.unwrap();
+    assert_eq!(found.count, 2);
+    let alternate = found
+        .results
+        .iter()
+        .find(|r| r.matched_alternate)
+        .expect("the unsure read, by its alternate");
+    assert_eq!(
+        (alternate.read_id.as_str(), alternate.plate.as_str()),
+        (unsure.as_str(), "8ABC123")
+    );
+    assert!(alternate.low_confidence);
+    let mut third = by_plate("8A8C123");
+    third.include_alternates = true;
+    assert_eq!(world.officer.search(&third).await.unwrap().count, 1);
+
+    // Wildcards and alternates do not mix; a bad alternate refuses the submission.
+    let mut wildcard = by_plate("BABC*");
+    wildcard.include_alternates = true;
+    let e = world.officer.search(&wildcard).await.unwrap_err();
+    assert_eq!(status_of(&e), 400, "{e}");
+    assert!(e.to_string().contains("include_alternates"), "{e}");
+    for bad in [
+        json!([{"plate": "FOURTEEN-CHARS1", "confidence": 0.3}]),
+        json!([{"plate": "BABC124", "confidence": 1.5}]),
+        json!([{"plate": "BABC124"}]),
+    ] {
+        let e = chief
+            .send::<_, Value>(
+                Method::POST,
+                "/api/v1/reads",
+                &json!({"reads": [{"plate": "ZZZ111", "camera_id": "unit-3",
+                    "captured_at": at, "alternates": bad}]}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&e), 400, "{e}");
+    }
+    assert_eq!(
+        world
+            .officer
+            .search(&by_plate("ZZZ111"))
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+
+    // Deleted by its source agency: its alternates are gone too.
+    chief
+        .send::<_, ()>(
+            Method::DELETE,
+            &format!("/api/v1/reads/{unsure}"),
+            &json!({"reason": "duplicate of the confident read"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(world.officer.search(&third).await.unwrap().count, 0);
+    assert_eq!(
+        world.officer.search(&with_alternates).await.unwrap().count,
+        1
+    );
+
+    // Reads the recognizer made carry its alternates, and each is searchable.
+    let images =
+        simulator::list_images(&std::path::Path::new(ROOT).join("models/samples")).unwrap();
+    let summary = simulator::run(simulator_options(&node, &world, images))
+        .await
+        .unwrap();
+    let plates: Vec<String> = summary
+        .acknowledged
+        .iter()
+        .flat_map(|f| f.reads.iter().map(|r| r.plate.clone()))
+        .collect();
+    let mut checked = 0;
+    for plate in &plates {
+        let found = world.officer.search(&by_plate(plate)).await.unwrap();
+        for read in found.results.iter().filter(|r| &r.plate == plate) {
+            for candidate in &read.alternates {
+                let mut request = by_plate(&candidate.plate);
+                request.include_alternates = true;
+                let by_alternate = world.officer.search(&request).await.unwrap();
+                assert!(
+                    by_alternate
+                        .results
+                        .iter()
+                        .any(|r| r.read_id == read.read_id && r.matched_alternate),
+                    "{plate} by its alternate {}",
+                    candidate.plate
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "the recognizer gave alternates for {plates:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_refuses_unacknowledged_users_wrong_passwords_and_non_contributors() {
     let dir = tempfile::tempdir().unwrap();
@@ -180,7 +326,7 @@ async fn policy_refuses_unacknowledged_users_wrong_passwords_and_non_contributor
         .create_user(&alpr_central::api::admin::NewUser {
             username: "rookie".into(),
             agency_id: AGENCY.into(),
-            role: alpr_central::domain::Role::AuthorizedUser,
+            role: Role::AuthorizedUser,
             trained_on: Some("2026-02-02".into()),
             designation: String::new(),
         })
@@ -236,7 +382,7 @@ async fn policy_refuses_unacknowledged_users_wrong_passwords_and_non_contributor
     let mut bad_training = alpr_central::api::admin::NewUser {
         username: "trainee".into(),
         agency_id: AGENCY.into(),
-        role: alpr_central::domain::Role::AuthorizedUser,
+        role: Role::AuthorizedUser,
         trained_on: Some("not a date".into()),
         designation: String::new(),
     };

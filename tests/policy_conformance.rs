@@ -32,6 +32,7 @@ fn by_plate(plate: &str) -> SearchRequest {
         camera_id: None,
         agency_id: None,
         limit: Some(1000),
+        include_alternates: false,
     }
 }
 

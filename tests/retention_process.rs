@@ -53,6 +53,7 @@ fn search(plate: &str, case: &str) -> SearchRequest {
         camera_id: None,
         agency_id: None,
         limit: Some(100),
+        include_alternates: false,
     }
 }
 

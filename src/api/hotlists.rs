@@ -482,6 +482,9 @@ async fn historical_hits(
                 camera_id: None,
                 agency_id: None,
                 limit: 1000,
+                // Plates as read only: with alternates each of up to 5,000 entries would ask
+                // every shard (alternates are matched at ingest).
+                include_alternates: false,
             })
             .await?;
         incomplete.extend(found.unavailable);

@@ -39,7 +39,20 @@ pub struct SubmittedRead {
     pub heading_degrees: Option<f32>,
     #[serde(default)]
     pub confidence: Option<f32>,
+    /// The recognizer's other candidate texts (searchable with `include_alternates`).
+    #[serde(default)]
+    pub alternates: Vec<SubmittedAlternate>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmittedAlternate {
+    pub plate: String,
+    pub confidence: f32,
+}
+
+/// Alternates one submitted read may carry.
+const MAX_ALTERNATES: usize = 10;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,6 +115,31 @@ fn to_read(agency_id: &str, index: usize, r: &SubmittedRead, now: i64) -> Result
     if !(0.0..=1.0).contains(&confidence) {
         return Err(at(&format!("confidence {confidence} is not in [0, 1]")));
     }
+    if r.alternates.len() > MAX_ALTERNATES {
+        return Err(at(&format!(
+            "{} alternates, at most {MAX_ALTERNATES}",
+            r.alternates.len()
+        )));
+    }
+    let mut alternates = Vec::with_capacity(r.alternates.len());
+    for (i, a) in r.alternates.iter().enumerate() {
+        let text = normalize_plate(&a.plate).ok_or_else(|| {
+            at(&format!(
+                "alternates[{i}]: plate {:?} is not a plate (A-Z, 0-9, 1-12 characters)",
+                a.plate
+            ))
+        })?;
+        if !(0.0..=1.0).contains(&a.confidence) {
+            return Err(at(&format!(
+                "alternates[{i}]: confidence {} is not in [0, 1]",
+                a.confidence
+            )));
+        }
+        alternates.push(crate::domain::Alternate {
+            plate: text,
+            confidence: a.confidence,
+        });
+    }
     let natural_key = format!("{}|{captured_at}|{plate}", r.camera_id);
     Ok(Read {
         id: ReadId::for_import(agency_id, "api-json", &natural_key),
@@ -115,7 +153,7 @@ fn to_read(agency_id: &str, index: usize, r: &SubmittedRead, now: i64) -> Result
         place: None,
         confidence,
         char_confidences: Vec::new(),
-        alternates: Vec::new(),
+        alternates,
         plate_box: None,
         has_crop: false,
         source: ReadSource::Import {

@@ -339,6 +339,7 @@ pub async fn place_hold(
             camera_id: q.camera_id.clone(),
             agency_id: q.agency_id.clone(),
             limit: MAX_READS,
+            include_alternates: false,
         };
         let found = state.cluster.search_reads(&query).await?;
         audit(

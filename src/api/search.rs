@@ -34,6 +34,10 @@ pub struct SearchRequest {
     pub agency_id: Option<String>,
     #[serde(default)]
     pub limit: Option<usize>,
+    /// With an exact `plate`: also reads that have it among their alternates (the reader's
+    /// other candidates), marked `matched_alternate`.
+    #[serde(default)]
+    pub include_alternates: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,6 +60,9 @@ pub struct ReadView {
     pub confidence: f32,
     pub low_confidence: bool,
     pub alternates: Vec<Alternate>,
+    /// The searched plate is one of this read's alternates, not the plate it was read as.
+    #[serde(default)]
+    pub matched_alternate: bool,
     pub crop_url: Option<String>,
     pub source_agency: SourceAgency,
     pub verify_notice: String,
@@ -194,6 +201,7 @@ async fn run_search(
     state.metrics.searches.with_label_values(&["allowed"]).inc();
     let mut agencies = std::collections::HashMap::new();
     let mut results = Vec::with_capacity(found.reads.len());
+    let alternate_of = query.alternate_plate().map(str::to_string);
     for read in found.reads {
         if !agencies.contains_key(&read.agency_id) {
             let agency = queries::agency(state.meta()?.as_ref(), &read.agency_id)?;
@@ -203,7 +211,9 @@ async fn run_search(
             Some(a) => (a.name.clone(), a.contact.clone()),
             None => (read.agency_id.clone(), "unknown".to_string()),
         };
+        let matched_alternate = alternate_of.as_ref().is_some_and(|p| *p != read.plate);
         results.push(ReadView {
+            matched_alternate,
             read_id: read.id.to_hex(),
             plate: read.plate,
             plate_state: read.plate_state,
@@ -257,6 +267,9 @@ fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
         .as_deref()
         .map(PlatePattern::parse)
         .transpose()?;
+    if request.include_alternates && !matches!(plate, Some(PlatePattern::Exact(_))) {
+        return Err("include_alternates needs an exact plate (no * or ?)".into());
+    }
     let from = parse_time("from", &request.from)?;
     let to = parse_time("to", &request.to)?;
     if let (Some(f), Some(t)) = (from, to)
@@ -285,6 +298,7 @@ fn build_query(request: &SearchRequest) -> Result<ReadQuery, String> {
             Some(n @ 1..=1000) => n,
             Some(n) => return Err(format!("limit {n} is not between 1 and 1000")),
         },
+        include_alternates: request.include_alternates,
     })
 }
 

@@ -566,7 +566,9 @@ impl Cluster {
     pub async fn search_reads(&self, query: &ReadQuery) -> Result<ScatterSearch, ClusterError> {
         let layout = self.require_layout()?;
         let shards = match &query.plate {
-            Some(crate::domain::PlatePattern::Exact(plate)) => vec![layout.shard_of_plate(plate)],
+            Some(crate::domain::PlatePattern::Exact(plate)) if !query.include_alternates => {
+                vec![layout.shard_of_plate(plate)]
+            }
             _ => layout.shard_groups(),
         };
         let asks = shards.iter().map(|shard| async move {

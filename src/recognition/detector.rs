@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use image::RgbImage;
-use image::imageops::FilterType;
+
+use super::resample::Resampler;
 
 /// A plate found in a frame, in frame pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,6 +42,7 @@ pub struct Detector {
     height: usize,
     width: usize,
     threshold: f32,
+    resampler: Resampler,
 }
 
 impl Detector {
@@ -52,6 +54,7 @@ impl Detector {
             height: input[0] as usize,
             width: input[1] as usize,
             threshold,
+            resampler: Resampler::default(),
         })
     }
 
@@ -64,13 +67,15 @@ impl Detector {
         let scale = (self.width as f32 / fw as f32).min(self.height as f32 / fh as f32);
         let rw = ((fw as f32 * scale).round() as u32).clamp(1, self.width as u32);
         let rh = ((fh as f32 * scale).round() as u32).clamp(1, self.height as u32);
-        let resized = image::imageops::resize(frame, rw, rh, FilterType::Triangle);
+        let resized = self.resampler.rgb(frame, [0, 0, fw, fh], rw, rh)?;
         let plane = self.height * self.width;
         let mut input = vec![0f32; 3 * plane];
-        for (x, y, pixel) in resized.enumerate_pixels() {
-            let offset = y as usize * self.width + x as usize;
-            for c in 0..3 {
-                input[c * plane + offset] = pixel[c] as f32 / 255.0;
+        for (row, pixels) in resized.chunks_exact(3 * rw as usize).enumerate() {
+            let offset = row * self.width;
+            for (x, pixel) in pixels.chunks_exact(3).enumerate() {
+                for (c, value) in pixel.iter().enumerate() {
+                    input[c * plane + offset + x] = *value as f32 / 255.0;
+                }
             }
         }
         let tensor = ort::value::Tensor::from_array(([1usize, 3, self.height, self.width], input))

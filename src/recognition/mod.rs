@@ -9,6 +9,7 @@ pub mod eval;
 pub mod pipeline;
 pub mod pool;
 pub mod reader;
+pub mod resample;
 pub mod runtime;
 
 pub use pipeline::{RecognitionError, RecognizedPlate, Recognizer};

@@ -1,14 +1,16 @@
-//! One recognizer: frame bytes in, plates out. Decodes with size limits, detects plates, cuts
-//! each plate (with the margin the reader was trained on) from the full-resolution frame, reads
-//! all plates of the frame in one batch, and keeps a PNG crop for each read.
+//! One recognizer: frame bytes in, plates out. Decodes with size limits, detects plates, reads
+//! each plate from the full-resolution frame with several crop margins (the one the reader was
+//! trained on first), all plates of the frame in one batch, and keeps a PNG crop for each read.
 
 use std::io::Cursor;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use image::{ImageReader, RgbImage};
 
 use super::detector::{Detector, PlateBox};
-use super::reader::PlateReader;
+use super::reader::{PlateReader, PlateText};
+use super::resample::Region;
 use crate::config::RecognitionSection;
 use crate::domain::Alternate;
 
@@ -36,13 +38,27 @@ pub struct RecognizedPlate {
     pub crop_png: Vec<u8>,
 }
 
-/// Detector margin the reader was trained with: 10% of the width each side, 15% of the height.
-const MARGIN_X: f32 = 0.10;
-const MARGIN_Y: f32 = 0.15;
-
 pub struct Recognizer {
     detector: Detector,
     reader: PlateReader,
+    /// Crop margins (fraction of the box width each side, of its height above and below);
+    /// the first is the one the reader was trained with and gives the stored crop.
+    margins: Vec<[f32; 2]>,
+    alternates: usize,
+    last: StageTimes,
+}
+
+/// Where the last `recognize` spent its time (for benchmarks and profiling).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// Letterbox resampling and the detector model.
+    pub detect: Duration,
+    /// Resampling every crop and the reader model (one batch for the frame).
+    pub read: Duration,
+    /// Cutting and PNG-encoding the stored crops.
+    pub crops: Duration,
+    /// Reader inputs in the batch (plates times crop margins).
+    pub reader_batch: usize,
 }
 
 impl Recognizer {
@@ -61,7 +77,16 @@ impl Recognizer {
             &config.alphabet,
             config.alternates,
         )?;
-        Ok(Self { detector, reader })
+        if config.crop_margins.is_empty() {
+            anyhow::bail!("recognition.crop_margins needs at least one [x, y] margin");
+        }
+        Ok(Self {
+            detector,
+            reader,
+            margins: config.crop_margins.clone(),
+            alternates: config.alternates,
+            last: StageTimes::default(),
+        })
     }
 
     /// Decodes `bytes` (JPEG or PNG) and recognizes every plate in it.
@@ -74,45 +99,48 @@ impl Recognizer {
         self.recognize(&frame)
     }
 
+    /// Detects the plates of `frame` and reads each from every configured crop margin, all in
+    /// one reader batch; per plate the most confident read wins and the other crops' different
+    /// texts join its alternates (a tight and a loose crop disagree exactly where a box cut a
+    /// character off or took in a frame edge).
     pub fn recognize(
         &mut self,
         frame: &RgbImage,
     ) -> Result<Vec<RecognizedPlate>, RecognitionError> {
-        let boxes = self
-            .detector
-            .detect(frame)
-            .map_err(|e| RecognitionError::Model(format!("{e:#}")))?;
-        let crops: Vec<(PlateBox, [u32; 4], RgbImage)> = boxes
-            .into_iter()
-            .map(|b| {
-                let rect = expand(&b, frame.width(), frame.height());
-                let crop =
-                    image::imageops::crop_imm(frame, rect[0], rect[1], rect[2], rect[3]).to_image();
-                (b, rect, crop)
-            })
+        let model = |e: anyhow::Error| RecognitionError::Model(format!("{e:#}"));
+        let started = Instant::now();
+        let boxes = self.detector.detect(frame).map_err(model)?;
+        let detected_at = Instant::now();
+        let (fw, fh) = frame.dimensions();
+        let regions: Vec<Region> = boxes
+            .iter()
+            .flat_map(|b| self.margins.iter().map(|m| expand(b, *m, fw, fh)))
             .collect();
-        let images: Vec<RgbImage> = crops.iter().map(|(_, _, c)| c.clone()).collect();
-        let texts = self
-            .reader
-            .read(&images)
-            .map_err(|e| RecognitionError::Model(format!("{e:#}")))?;
+        let texts = self.reader.read(frame, &regions).map_err(model)?;
+        let read_at = Instant::now();
         let mut plates = Vec::new();
-        for ((detected, _, crop), text) in crops.into_iter().zip(texts) {
-            if text.text.len() < 2 {
+        for (i, (detected, reads)) in boxes
+            .iter()
+            .zip(texts.chunks_exact(self.margins.len()))
+            .enumerate()
+        {
+            let Some(best) = reads
+                .iter()
+                .filter(|r| r.text.len() >= 2)
+                .max_by(|a, b| a.confidence.total_cmp(&b.confidence))
+            else {
                 continue;
-            }
+            };
+            let [x, y, w, h] = regions[i * self.margins.len()];
+            let crop = image::imageops::crop_imm(frame, x, y, w, h).to_image();
             let mut crop_png = Vec::new();
             crop.write_to(&mut Cursor::new(&mut crop_png), image::ImageFormat::Png)
                 .map_err(|e| RecognitionError::Model(format!("encoding the plate crop: {e}")))?;
             plates.push(RecognizedPlate {
-                plate: text.text,
-                confidence: text.confidence,
-                char_confidences: text.char_confidences,
-                alternates: text
-                    .alternates
-                    .into_iter()
-                    .map(|(plate, confidence)| Alternate { plate, confidence })
-                    .collect(),
+                plate: best.text.clone(),
+                confidence: best.confidence,
+                char_confidences: best.char_confidences.clone(),
+                alternates: merge_alternates(best, reads, self.alternates),
                 plate_box: [
                     detected.x.round() as u32,
                     detected.y.round() as u32,
@@ -123,17 +151,28 @@ impl Recognizer {
                 crop_png,
             });
         }
+        self.last = StageTimes {
+            detect: detected_at - started,
+            read: read_at - detected_at,
+            crops: read_at.elapsed(),
+            reader_batch: regions.len(),
+        };
         Ok(plates)
     }
 
-    /// Reads an image that is already a plate crop (no detection).
+    /// Stage times of the last `recognize`.
+    pub fn last_stage_times(&self) -> StageTimes {
+        self.last
+    }
+
+    /// Reads an image that is already a plate crop (no detection, the whole image).
     pub fn read_crop(
         &mut self,
         crop: &RgbImage,
     ) -> Result<super::reader::PlateText, RecognitionError> {
         let mut texts = self
             .reader
-            .read(std::slice::from_ref(crop))
+            .read(crop, &[[0, 0, crop.width(), crop.height()]])
             .map_err(|e| RecognitionError::Model(format!("{e:#}")))?;
         texts
             .pop()
@@ -141,20 +180,42 @@ impl Recognizer {
     }
 }
 
-/// The crop rectangle (x, y, w, h) for a detected box, expanded by the training margin.
-fn expand(b: &PlateBox, frame_w: u32, frame_h: u32) -> [u32; 4] {
-    let x1 = (b.x - b.w * MARGIN_X).max(0.0);
-    let y1 = (b.y - b.h * MARGIN_Y).max(0.0);
-    let x2 = (b.x + b.w * (1.0 + MARGIN_X)).min(frame_w as f32);
-    let y2 = (b.y + b.h * (1.0 + MARGIN_Y)).min(frame_h as f32);
-    let x = x1.floor() as u32;
-    let y = y1.floor() as u32;
-    let w = ((x2.ceil() as u32).saturating_sub(x))
-        .max(1)
-        .min(frame_w - x.min(frame_w - 1));
-    let h = ((y2.ceil() as u32).saturating_sub(y))
-        .max(1)
-        .min(frame_h - y.min(frame_h - 1));
+/// The alternates of a plate: the winning read's own candidates and the other crops' texts,
+/// each text once with its best confidence, most confident first, at most `keep`.
+fn merge_alternates(best: &PlateText, reads: &[PlateText], keep: usize) -> Vec<Alternate> {
+    let mut merged: Vec<Alternate> = Vec::new();
+    let candidates = best
+        .alternates
+        .iter()
+        .cloned()
+        .chain(reads.iter().map(|r| (r.text.clone(), r.confidence)))
+        .chain(reads.iter().flat_map(|r| r.alternates.iter().cloned()));
+    for (plate, confidence) in candidates {
+        if plate == best.text || plate.len() < 2 {
+            continue;
+        }
+        match merged.iter_mut().find(|a| a.plate == plate) {
+            Some(known) => known.confidence = known.confidence.max(confidence),
+            None => merged.push(Alternate { plate, confidence }),
+        }
+    }
+    merged.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+    merged.truncate(keep);
+    merged
+}
+
+/// The crop rectangle (x, y, w, h) for a detected box, expanded by `margin` (fraction of the
+/// box's width on each side, of its height above and below), inside the frame.
+fn expand(b: &PlateBox, margin: [f32; 2], frame_w: u32, frame_h: u32) -> Region {
+    let [mx, my] = margin;
+    let x1 = (b.x - b.w * mx).max(0.0);
+    let y1 = (b.y - b.h * my).max(0.0);
+    let x2 = (b.x + b.w * (1.0 + mx)).min(frame_w as f32);
+    let y2 = (b.y + b.h * (1.0 + my)).min(frame_h as f32);
+    let x = (x1.floor() as u32).min(frame_w - 1);
+    let y = (y1.floor() as u32).min(frame_h - 1);
+    let w = ((x2.ceil() as u32).saturating_sub(x)).clamp(1, frame_w - x);
+    let h = ((y2.ceil() as u32).saturating_sub(y)).clamp(1, frame_h - y);
     [x, y, w, h]
 }
 
@@ -247,7 +308,12 @@ mod tests {
             h: 5.0,
             score: 1.0,
         };
-        let [x, y, w, h] = expand(&b, 100, 50);
-        assert!(x + w <= 100 && y + h <= 50 && w >= 1 && h >= 1);
+        for margin in [[0.1, 0.15], [0.0, 0.0], [0.5, 0.5]] {
+            let [x, y, w, h] = expand(&b, margin, 100, 50);
+            assert!(x + w <= 100 && y + h <= 50 && w >= 1 && h >= 1);
+        }
+        let outside = PlateBox { x: 120.0, ..b };
+        let [x, _, w, _] = expand(&outside, [0.1, 0.15], 100, 50);
+        assert!(x + w <= 100 && w >= 1);
     }
 }

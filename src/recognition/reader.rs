@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
-use image::imageops::FilterType;
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 
 use super::ctc;
+use super::resample::{self, Region, Resampler};
 
 /// What the reader made of one crop.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,7 @@ pub struct PlateReader {
     width: usize,
     alphabet: Vec<char>,
     alternates: usize,
+    resampler: Resampler,
 }
 
 impl PlateReader {
@@ -43,33 +44,30 @@ impl PlateReader {
             width: input[1] as usize,
             alphabet: alphabet.chars().collect(),
             alternates,
+            resampler: Resampler::default(),
         })
     }
 
-    /// Reads every crop in one batch.
-    pub fn read(&mut self, crops: &[RgbImage]) -> Result<Vec<PlateText>> {
-        if crops.is_empty() {
+    /// Reads every region of `frame` in one batch (each resampled from the full-resolution frame).
+    pub fn read(&mut self, frame: &RgbImage, regions: &[Region]) -> Result<Vec<PlateText>> {
+        if regions.is_empty() {
             return Ok(Vec::new());
         }
         let per = self.height * self.width;
-        let mut input = vec![0f32; crops.len() * per];
-        for (i, crop) in crops.iter().enumerate() {
-            let gray = luma(crop);
-            let resized = image::imageops::resize(
-                &gray,
-                self.width as u32,
-                self.height as u32,
-                FilterType::Triangle,
-            );
-            for (dst, src) in input[i * per..(i + 1) * per]
+        let mut input = vec![0f32; regions.len() * per];
+        for (i, region) in regions.iter().enumerate() {
+            let rgb = self
+                .resampler
+                .rgb(frame, *region, self.width as u32, self.height as u32)?;
+            for (dst, pixel) in input[i * per..(i + 1) * per]
                 .iter_mut()
-                .zip(resized.as_raw())
+                .zip(rgb.chunks_exact(3))
             {
-                *dst = *src as f32 / 255.0;
+                *dst = resample::luma(pixel) / 255.0;
             }
         }
         let tensor =
-            ort::value::Tensor::from_array(([crops.len(), 1, self.height, self.width], input))
+            ort::value::Tensor::from_array(([regions.len(), 1, self.height, self.width], input))
                 .map_err(|e| anyhow!("building the reader input: {e}"))?;
         let outputs = self
             .session
@@ -80,15 +78,15 @@ impl PlateReader {
             .map_err(|e| anyhow!("reading the reader output: {e}"))?;
         let dims: Vec<i64> = shape.iter().copied().collect();
         let classes = self.alphabet.len() + 1;
-        if dims.len() != 3 || dims[0] as usize != crops.len() || dims[2] as usize != classes {
+        if dims.len() != 3 || dims[0] as usize != regions.len() || dims[2] as usize != classes {
             return Err(anyhow!(
                 "reader output shape {dims:?} does not match batch {} and {} classes",
-                crops.len(),
+                regions.len(),
                 classes
             ));
         }
         let per_crop = dims[1] as usize * classes;
-        let mut out = Vec::with_capacity(crops.len());
+        let mut out = Vec::with_capacity(regions.len());
         for chunk in probs.chunks_exact(per_crop) {
             let best = ctc::greedy(chunk, classes, &self.alphabet);
             let alternates = if self.alternates == 0 {
@@ -109,13 +107,4 @@ impl PlateReader {
         }
         Ok(out)
     }
-}
-
-/// ITU-R 601 luma, as the models were trained (0.299 R + 0.587 G + 0.114 B, rounded).
-pub fn luma(image: &RgbImage) -> GrayImage {
-    GrayImage::from_fn(image.width(), image.height(), |x, y| {
-        let p = image.get_pixel(x, y);
-        let v = (299 * p[0] as u32 + 587 * p[1] as u32 + 114 * p[2] as u32 + 500) / 1000;
-        image::Luma([v as u8])
-    })
 }

@@ -848,15 +848,28 @@ fn close_sessions_of(
     Ok(())
 }
 
-/// The index entries of a read, as [`store_read`] writes them.
-fn read_index_keys(read: &Read) -> [Vec<u8>; 4] {
+/// The index entries of a read, as [`store_read`] writes them: plate, time, camera, agency,
+/// and one per distinct alternate plate text.
+fn read_index_keys(read: &Read) -> Vec<Vec<u8>> {
     let at = read.captured_at;
-    [
+    let mut index = vec![
         keys::read_index(keys::IDX_PLATE, &read.plate, at, &read.id),
         keys::read_index(keys::IDX_TIME, "", at, &read.id),
         keys::read_index(keys::IDX_CAMERA, &read.camera_id, at, &read.id),
         keys::read_index(keys::IDX_AGENCY, &read.agency_id, at, &read.id),
-    ]
+    ];
+    let mut alternates: Vec<&str> = read
+        .alternates
+        .iter()
+        .map(|a| a.plate.as_str())
+        .filter(|p| *p != read.plate && !p.is_empty())
+        .collect();
+    alternates.sort_unstable();
+    alternates.dedup();
+    for plate in alternates {
+        index.push(keys::read_index(keys::IDX_ALTERNATE, plate, at, &read.id));
+    }
+    index
 }
 
 /// Removes a read and its index entries (not its image or correction history).
@@ -867,7 +880,7 @@ fn remove_read(ws: &mut WriteSet<'_>, read: &Read) {
     }
 }
 
-/// Writes a read and its four index entries.
+/// Writes a read and its index entries.
 fn store_read(ws: &mut WriteSet<'_>, read: &Read) -> Result<(), StorageError> {
     ws.put_record(Space::Reads, keys::read(&read.id), read)?;
     for key in read_index_keys(read) {

@@ -193,6 +193,9 @@ pub struct ReadQuery {
     pub camera_id: Option<String>,
     pub agency_id: Option<String>,
     pub limit: usize,
+    /// With an exact plate: also the reads that have it among their alternates (every shard
+    /// is asked, since a read lives in the shard of the plate it was read as).
+    pub include_alternates: bool,
 }
 
 /// Index entries examined at most by one search before it reports itself truncated.
@@ -207,9 +210,21 @@ pub struct ReadSearch {
 }
 
 impl ReadQuery {
+    /// The exact plate this query also looks for among alternates, if it does.
+    pub fn alternate_plate(&self) -> Option<&str> {
+        match &self.plate {
+            Some(PlatePattern::Exact(plate)) if self.include_alternates => Some(plate),
+            _ => None,
+        }
+    }
+
     fn accepts(&self, read: &Read) -> bool {
-        self.plate.as_ref().is_none_or(|p| p.matches(&read.plate))
-            && self.from.is_none_or(|f| read.captured_at >= f)
+        self.plate.as_ref().is_none_or(|p| p.matches(&read.plate)) && self.accepts_rest(read)
+    }
+
+    /// Every criterion but the plate.
+    fn accepts_rest(&self, read: &Read) -> bool {
+        self.from.is_none_or(|f| read.captured_at >= f)
             && self.to.is_none_or(|t| read.captured_at <= t)
             && self.camera_id.as_ref().is_none_or(|c| &read.camera_id == c)
             && self.agency_id.as_ref().is_none_or(|a| &read.agency_id == a)
@@ -235,16 +250,59 @@ pub fn search_reads(storage: &dyn Storage, query: &ReadQuery) -> Result<ReadSear
     let limit = query.limit.clamp(1, 10_000);
     let mut hits: Vec<Read> = Vec::new();
     let mut examined = 0usize;
+    let mut truncated = scan_reads(
+        storage,
+        (&start, &end, time_ordered),
+        (from, to, limit),
+        &mut examined,
+        &|r| query.accepts(r),
+        &mut hits,
+    )?;
+    if let Some(plate) = query.alternate_plate() {
+        let (start, end, _) = timed_range(keys::IDX_ALTERNATE, plate, from, to);
+        let mut alternates = Vec::new();
+        truncated |= scan_reads(
+            storage,
+            (&start, &end, true),
+            (from, to, limit),
+            &mut examined,
+            &|r| query.accepts_rest(r) && r.alternates.iter().any(|a| a.plate == plate),
+            &mut alternates,
+        )?;
+        hits.extend(alternates);
+    }
+    hits.sort_by(|a, b| b.captured_at.cmp(&a.captured_at).then(a.id.cmp(&b.id)));
+    hits.dedup_by(|a, b| a.id == b.id);
+    if hits.len() > limit {
+        hits.truncate(limit);
+        truncated = true;
+    }
+    Ok(ReadSearch {
+        reads: hits,
+        truncated,
+    })
+}
+
+/// Scans one read-index range newest first, collecting the reads `accept` takes into `hits`;
+/// true when the examination bound or (for a time-ordered range) the limit stopped it.
+fn scan_reads(
+    storage: &dyn Storage,
+    (start, end, time_ordered): (&[u8], &[u8], bool),
+    (from, to, limit): (Millis, Millis, usize),
+    examined: &mut usize,
+    accept: &dyn Fn(&Read) -> bool,
+    hits: &mut Vec<Read>,
+) -> Result<bool, StorageError> {
     let mut truncated = false;
     let mut failure = None;
     storage.scan(
         Space::ReadIndex,
-        &start,
-        &end,
+        start,
+        end,
         Order::Descending,
         &mut |key, _| {
-            examined += 1;
-            if examined > MAX_EXAMINED {
+            *examined += 1;
+            if *examined > MAX_EXAMINED {
                 truncated = true;
                 return ControlFlow::Break(());
             }
@@ -255,7 +313,7 @@ pub fn search_reads(storage: &dyn Storage, query: &ReadQuery) -> Result<ReadSear
                 return ControlFlow::Continue(());
             }
             match read(storage, &id) {
-                Ok(Some(r)) if query.accepts(&r) => {
+                Ok(Some(r)) if accept(&r) => {
                     hits.push(r);
                     if time_ordered && hits.len() > limit {
                         truncated = true;
@@ -271,18 +329,10 @@ pub fn search_reads(storage: &dyn Storage, query: &ReadQuery) -> Result<ReadSear
             ControlFlow::Continue(())
         },
     )?;
-    if let Some(e) = failure {
-        return Err(e);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(truncated),
     }
-    hits.sort_by(|a, b| b.captured_at.cmp(&a.captured_at).then(a.id.cmp(&b.id)));
-    if hits.len() > limit {
-        hits.truncate(limit);
-        truncated = true;
-    }
-    Ok(ReadSearch {
-        reads: hits,
-        truncated,
-    })
 }
 
 fn timed_range(kind: u8, component: &str, from: Millis, to: Millis) -> (Vec<u8>, Vec<u8>, bool) {

@@ -10,6 +10,8 @@ pub const IDX_PLATE: u8 = b'p';
 pub const IDX_TIME: u8 = b't';
 pub const IDX_CAMERA: u8 = b'c';
 pub const IDX_AGENCY: u8 = b'a';
+/// A read's alternate plate texts (top-k candidates), in the read's own shard.
+pub const IDX_ALTERNATE: u8 = b'l';
 
 /// Separator between a variable-length component and what follows (ids never contain 0x00).
 const SEP: u8 = 0;
