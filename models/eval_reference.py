@@ -111,15 +111,15 @@ def detect(det, img_rgb, W=640, H=480, thr=0.3, max_det=8, nms_iou=0.3):
     return [(sc, tuple(v / s for v in bb)) for sc, bb in keep]
 
 
-def expand_crop_box(bb, img_w, img_h):
-    """Detected box -> reader crop: +10% of width left/right, +15% of height top/bottom, clamped;
-    integer pixel rectangle [x0,x1) x [y0,y1) with floor/ceil."""
+def expand_crop_box(bb, img_w, img_h, mx=0.10, my=0.15):
+    """Detected box -> reader crop: +10% of width left/right, +15% of height top/bottom (or the
+    given margins), clamped; integer pixel rectangle [x0,x1) x [y0,y1) with floor/ceil."""
     x0, y0, x1, y1 = bb
     w, h = x1 - x0, y1 - y0
-    X0 = int(np.floor(max(0.0, x0 - 0.10 * w)))
-    Y0 = int(np.floor(max(0.0, y0 - 0.15 * h)))
-    X1 = int(np.ceil(min(float(img_w), x1 + 0.10 * w)))
-    Y1 = int(np.ceil(min(float(img_h), y1 + 0.15 * h)))
+    X0 = int(np.floor(max(0.0, x0 - mx * w)))
+    Y0 = int(np.floor(max(0.0, y0 - my * h)))
+    X1 = int(np.ceil(min(float(img_w), x1 + mx * w)))
+    Y1 = int(np.ceil(min(float(img_h), y1 + my * h)))
     return X0, Y0, max(X1, X0 + 1), max(Y1, Y0 + 1)
 
 
@@ -138,7 +138,15 @@ def eval_crops(reader, data_dir):
     return res
 
 
-def eval_scenes(det, reader, scene_dir, W, H, thr, split=True, verbose=False):
+def read_plates(reader, img, dets, margins):
+    """Each detection read from every margin (one batch); per plate the most confident read."""
+    crops = [img.crop(expand_crop_box(bb, img.width, img.height, *m)) for _, bb in dets for m in margins]
+    reads = read_batch(reader, crops)
+    k = len(margins)
+    return [max(reads[i * k:(i + 1) * k], key=lambda r: r[1]) for i in range(len(dets))]
+
+
+def eval_scenes(det, reader, scene_dir, W, H, thr, split=True, verbose=False, margins=((0.10, 0.15),)):
     rows = list(csv.DictReader(open(os.path.join(scene_dir, "labels.csv"))))
     keys = lambda f: (["val", "all"] if is_val(f) else ["all"]) if split else ["all"]
     res = {k: {"n": 0, "ok": 0, "det": 0, "ndet": 0} for k in ("val", "all")}
@@ -150,8 +158,7 @@ def eval_scenes(det, reader, scene_dir, W, H, thr, split=True, verbose=False):
         dets = detect(det, img, W, H, thr)
         det_t.append(time.perf_counter() - t0)
         found = any(iou(bb, gt) >= 0.3 for _, bb in dets)
-        crops = [img.crop(expand_crop_box(bb, img.width, img.height)) for _, bb in dets]
-        reads = read_batch(reader, crops)
+        reads = read_plates(reader, img, dets, margins)
         ok = any(t == r["plate"] for t, _ in reads)
         if verbose and not ok:
             print(f"  miss {r['file']} label {r['plate']} found={found} reads={[t for t, _ in reads]}")
@@ -187,20 +194,24 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.3)
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument("--crop-margins", default="0.10,0.15",
+                    help="x,y margins separated by ';' (the product reads 0.10,0.15;0.0,0.05;0.22,0.25)")
     args = ap.parse_args()
+    margins = [tuple(float(v) for v in m.split(",")) for m in args.crop_margins.split(";")]
     H, W = (int(v) for v in args.size.split("x"))
     det = session(os.path.join(args.models, "detector.onnx"))
     reader = session(os.path.join(args.models, "reader.onnx"))
     print(f"detector input {H}x{W}, threshold {args.threshold}")
     if args.scenes_dir:
-        res, _ = eval_scenes(det, reader, args.scenes_dir, W, H, args.threshold, split=False, verbose=args.verbose)
+        res, _ = eval_scenes(det, reader, args.scenes_dir, W, H, args.threshold, split=False,
+                             verbose=args.verbose, margins=margins)
         r = res["all"]
         print(f"{args.scenes_dir}: end-to-end exact {pct(r['ok'], r['n'])}  detection recall "
               f"{pct(r['det'], r['n'])}  detections/image {r['ndet'] / max(1, r['n']):.2f}")
         return
     c = eval_crops(reader, args.data)
     s, det_t = eval_scenes(det, reader, os.path.join(args.data, "scenes"), W, H, args.threshold,
-                           verbose=args.verbose)
+                           verbose=args.verbose, margins=margins)
     for k, name in (("val", "VALIDATION split"), ("all", "FULL set (includes training images)")):
         print(f"[{name}]")
         print(f"  crops  exact plate accuracy : {pct(*c[k])}")
