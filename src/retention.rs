@@ -72,6 +72,10 @@ pub struct PurgeRun {
     /// Reads past their retention kept because a hold covers them.
     pub held_kept: u64,
     pub by: String,
+    /// Alerts removed with the reads they were about (their copies of the read).
+    pub alerts_purged: u64,
+    /// Alerts past their retention kept because a hold covers their read.
+    pub alerts_held: u64,
 }
 
 /// The cluster's committed time: the median of the latest time each node recorded in the
@@ -178,6 +182,35 @@ pub async fn purge(
                 run.held_kept += held_kept;
                 break;
             }
+        }
+    }
+    // Alert data (policy 7b i): a year, or until the case's hold is released; an unconfirmed
+    // alert goes with its read's retention.
+    let mut after = 0;
+    loop {
+        let outcome = cluster
+            .propose(Command::PurgeAlerts {
+                default_cutoff,
+                cutoffs: cutoffs.clone(),
+                after,
+                limit: PURGE_BATCH,
+            })
+            .await?;
+        let Outcome::AlertsPurged {
+            purged,
+            held_kept,
+            next,
+        } = outcome
+        else {
+            return Err(ClusterError::Unavailable(format!(
+                "unexpected alert purge outcome {outcome:?}"
+            )));
+        };
+        run.alerts_purged += purged;
+        run.alerts_held += held_kept;
+        match next {
+            Some(seq) => after = seq,
+            None => break,
         }
     }
     cluster

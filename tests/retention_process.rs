@@ -83,6 +83,17 @@ async fn wait_cluster_time(client: &ApiClient, at_least: i64) -> Value {
     }
 }
 
+/// The plates of the alerts `client` sees, sorted.
+async fn alert_plates(client: &ApiClient) -> Vec<String> {
+    let alerts: Vec<Value> = client.get("/api/v1/alerts?limit=1000").await.unwrap();
+    let mut plates: Vec<String> = alerts
+        .iter()
+        .map(|a| a["plate"].as_str().unwrap().to_string())
+        .collect();
+    plates.sort();
+    plates
+}
+
 async fn purge(admin: &ApiClient) -> Value {
     admin
         .send(Method::POST, "/api/v1/retention/purge", &json!({}))
@@ -137,8 +148,35 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
         )
         .await
         .unwrap();
+    // A statewide hot list: the uploads below raise alerts, whose copies of the reads follow
+    // the reads' retention (policy 7b i).
+    let _: Value = world
+        .admin
+        .send(
+            Method::POST,
+            "/api/v1/hotlists",
+            &json!({"id": "stolen", "name": "Stolen", "priority": 1, "statewide": true,
+                "justification": {"purpose": "criminal_investigation", "case_number": "HL-1",
+                "facts": "Stolen vehicles reported to the state's agencies this year."}}),
+        )
+        .await
+        .unwrap();
+    let _: Value = world
+        .admin
+        .post_bytes(
+            "/api/v1/hotlists/stolen/entries",
+            &[("format", "plain".to_string())],
+            b"OLD366\nHLD200\nSHT029\n".to_vec(),
+        )
+        .await
+        .unwrap();
     let test_ids = upload(&chief, &[("OLD366", 366), ("YNG364", 364), ("HLD200", 200)]).await;
     upload(&short_chief, &[("SHT031", 31), ("SHT029", 29)]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alert_plates(&world.officer).await.len() < 3 {
+        assert!(Instant::now() < deadline, "the uploads raised no alerts");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // The source agency holds its read; another agency holds a read its audited case search
     // returned (and the source agency is told), but not one it never searched.
@@ -203,6 +241,12 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
     wait_cluster_time(&world.admin, chrono::Utc::now().timestamp() - 60).await;
     let run = purge(&world.admin).await;
     assert_eq!(run["purged"], json!({"SHORT-PD": 1, "TEST-PD": 1}), "{run}");
+    assert_eq!(
+        (run["alerts_purged"].as_u64(), run["alerts_held"].as_u64()),
+        (Some(1), Some(0)),
+        "{run}"
+    );
+    assert_eq!(alert_plates(&world.officer).await, ["HLD200", "SHT029"]);
     for (plate, left) in [
         ("OLD366", 0),
         ("YNG364", 1),
@@ -245,6 +289,16 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
     let run = purge(&admin).await;
     assert_eq!(run["purged"], json!({"SHORT-PD": 1}), "{run}");
     assert_eq!(run["held_kept"], 2, "{run}");
+    assert_eq!(
+        (run["alerts_purged"].as_u64(), run["alerts_held"].as_u64()),
+        (Some(1), Some(1)),
+        "{run}"
+    );
+    assert_eq!(
+        alert_plates(&officer).await,
+        ["HLD200"],
+        "held with its read"
+    );
     for (plate, left) in [("YNG364", 1), ("HLD200", 1), ("SHT029", 0)] {
         assert_eq!(count(&officer, plate).await, left, "{plate}");
     }
@@ -272,6 +326,8 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
         .unwrap();
     let run = purge(&admin).await;
     assert_eq!(run["purged"], json!({"TEST-PD": 1}), "{run}");
+    assert_eq!(run["alerts_purged"], 1, "{run}");
+    assert!(alert_plates(&officer).await.is_empty());
     assert_eq!(count(&officer, "HLD200").await, 0);
     assert_eq!(
         count(&officer, "YNG364").await,

@@ -40,6 +40,8 @@ pub struct PurgeView {
     pub default_cutoff: String,
     pub purged: BTreeMap<String, u64>,
     pub held_kept: u64,
+    pub alerts_purged: u64,
+    pub alerts_held: u64,
     pub by: String,
 }
 
@@ -50,6 +52,8 @@ impl From<PurgeRun> for PurgeView {
             default_cutoff: format_millis(r.default_cutoff),
             purged: r.purged,
             held_kept: r.held_kept,
+            alerts_purged: r.alerts_purged,
+            alerts_held: r.alerts_held,
             by: r.by,
         }
     }
@@ -88,7 +92,8 @@ async fn purge_and_audit(
             ..AuditRecord::allowed(
                 serde_json::json!({"cluster_time": format_millis(run.at_cluster_time),
                     "default_cutoff": format_millis(run.default_cutoff),
-                    "purged_by_agency": run.purged, "held_kept": run.held_kept})
+                    "purged_by_agency": run.purged, "held_kept": run.held_kept,
+                    "alerts_purged": run.alerts_purged, "alerts_held": run.alerts_held})
                 .to_string(),
             )
         },

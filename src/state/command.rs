@@ -131,6 +131,16 @@ pub enum Command {
         cutoffs: Vec<(String, Millis)>,
         limit: usize,
     },
+    /// Removes (metadata group) alerts whose read was captured before its cutoff: `cutoffs` of
+    /// the read's agency, else `default_cutoff`; an alert reviewed as confirmed (an enforcement
+    /// action) always keeps the full `default_cutoff`. An alert whose read is under an open
+    /// hold stays. Examines up to `limit` alerts after sequence number `after`.
+    PurgeAlerts {
+        default_cutoff: Millis,
+        cutoffs: Vec<(String, Millis)>,
+        after: u64,
+        limit: usize,
+    },
     /// Marks (or unmarks) reads of one shard as held by `hold_id`.
     MarkHeld {
         hold_id: String,
@@ -173,6 +183,7 @@ impl Command {
             Command::ReviewAlert { .. } => "review_alert",
             Command::RecordNodeTime { .. } => "record_node_time",
             Command::PurgeReads { .. } => "purge_reads",
+            Command::PurgeAlerts { .. } => "purge_alerts",
             Command::MarkHeld { .. } => "mark_held",
             Command::PutHold(_) => "put_hold",
             Command::RecordPurge(_) => "record_purge",
@@ -279,6 +290,13 @@ pub enum Outcome {
         purged: std::collections::BTreeMap<String, u64>,
         held_kept: u64,
         more: bool,
+    },
+    /// What an alert purge removed and kept for holds; `next` is where the next command goes
+    /// on (None: no alerts left to examine).
+    AlertsPurged {
+        purged: u64,
+        held_kept: u64,
+        next: Option<u64>,
     },
     /// An alert's sequence number; `new` is false when it had been raised before.
     Alerted {

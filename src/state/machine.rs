@@ -701,6 +701,64 @@ pub fn apply(ws: &mut WriteSet<'_>, command: Command) -> Result<Outcome, ApplyEr
                 more,
             })
         }
+        Command::PurgeAlerts {
+            default_cutoff,
+            cutoffs,
+            after,
+            limit,
+        } => {
+            let mut held = std::collections::HashSet::new();
+            let mut end = keys::HOLD_PREFIX.to_vec();
+            end.push(0xff);
+            for (_, value) in ws.scan_committed(Space::Meta, keys::HOLD_PREFIX, &end, usize::MAX)? {
+                let hold: crate::retention::LegalHold = codec::decode(&value)?;
+                if hold.released.is_none() {
+                    held.extend(hold.reads);
+                }
+            }
+            let mut end = keys::ALERT_PREFIX.to_vec();
+            end.push(0xff);
+            let window = ws.scan_committed(
+                Space::Meta,
+                &keys::alert(after.saturating_add(1)),
+                &end,
+                limit.max(1),
+            )?;
+            let next = (window.len() >= limit.max(1))
+                .then(|| window.last().and_then(|(k, _)| keys::alert_seq_of(k)))
+                .flatten();
+            let (mut purged, mut held_kept) = (0, 0);
+            for (key, value) in window {
+                let alert: crate::hotlist::Alert = codec::decode(&value)?;
+                let confirmed = alert
+                    .reviews
+                    .iter()
+                    .any(|r| r.outcome == crate::hotlist::ReviewOutcome::Confirmed);
+                let cutoff = if confirmed {
+                    default_cutoff
+                } else {
+                    cutoffs
+                        .iter()
+                        .find(|(a, _)| *a == alert.read.agency_id)
+                        .map_or(default_cutoff, |(_, c)| *c)
+                };
+                if alert.read.captured_at >= cutoff {
+                    continue;
+                }
+                if held.contains(&alert.read.read_id) {
+                    held_kept += 1;
+                    continue;
+                }
+                ws.delete(Space::Meta, key);
+                ws.delete(Space::Meta, keys::alert_id(&alert.id));
+                purged += 1;
+            }
+            Ok(Outcome::AlertsPurged {
+                purged,
+                held_kept,
+                next,
+            })
+        }
         Command::MarkHeld {
             hold_id,
             reads,
@@ -931,6 +989,130 @@ mod tests {
             source: ReadSource::EdgeRead { seq },
             stored_at: at,
         }
+    }
+
+    fn alert(seq: u64, agency: &str, captured_at: i64, confirmed: bool) -> Command {
+        use crate::hotlist::{Alert, AlertRead, AlertReview, ListScope, MatchKind, ReviewOutcome};
+        let read_id = ReadId::for_frame("c1", seq, 0);
+        Command::RaiseAlert(Box::new(Alert {
+            id: Alert::id_for(&read_id, "stolen"),
+            raised_at: captured_at,
+            read: AlertRead {
+                read_id,
+                plate: format!("P{seq}"),
+                plate_state: None,
+                captured_at,
+                camera_id: "c1".into(),
+                agency_id: agency.into(),
+                position: None,
+                confidence: 0.9,
+                has_crop: false,
+            },
+            list_id: "stolen".into(),
+            list_name: "Stolen".into(),
+            priority: 1,
+            scope: ListScope::Statewide,
+            entry: crate::hotlist::parse::ListEntry {
+                plate: format!("P{seq}"),
+                ..Default::default()
+            },
+            matched: MatchKind::Exact,
+            historical: false,
+            reviews: confirmed
+                .then(|| AlertReview {
+                    outcome: ReviewOutcome::Confirmed,
+                    by: "officer".into(),
+                    agency_id: agency.into(),
+                    note: "stopped, driver arrested".into(),
+                    at: captured_at,
+                })
+                .into_iter()
+                .collect(),
+        }))
+    }
+
+    #[test]
+    fn old_alerts_are_purged_unless_held_and_a_confirmed_one_keeps_the_full_year() {
+        let storage = MemoryStorage::new();
+        // seq 1: old, unreviewed -> purged; 2: old but its read is held -> kept; 3: young -> kept;
+        // 4: SHORT agency, past its 30 days but within the year, unconfirmed -> purged;
+        // 5: the same, confirmed -> kept (alert data of an enforcement action keeps a year).
+        let (year_cutoff, short_cutoff) = (10_000, 50_000);
+        for (seq, agency, at, confirmed) in [
+            (1, "A", 5_000, false),
+            (2, "A", 6_000, false),
+            (3, "A", 60_000, false),
+            (4, "SHORT", 20_000, false),
+            (5, "SHORT", 20_000, true),
+        ] {
+            commit(&storage, alert(seq, agency, at, confirmed)).unwrap();
+        }
+        let hold = crate::retention::LegalHold {
+            id: "h1".into(),
+            case_number: "C-1".into(),
+            kind: crate::retention::HoldKind::Evidence,
+            reads: vec![ReadId::for_frame("c1", 2, 0)],
+            query: None,
+            placed_by: "chief".into(),
+            agency_id: "A".into(),
+            placed_at: 0,
+            expected_disposition: None,
+            released: None,
+        };
+        commit(&storage, Command::PutHold(Box::new(hold.clone()))).unwrap();
+        let purge = |after: u64, limit: usize| Command::PurgeAlerts {
+            default_cutoff: year_cutoff,
+            cutoffs: vec![("SHORT".into(), short_cutoff)],
+            after,
+            limit,
+        };
+        // Two alerts at a time: the cursor goes on where the last command stopped.
+        let mut after = 0;
+        let (mut purged, mut held) = (0, 0);
+        loop {
+            let Outcome::AlertsPurged {
+                purged: p,
+                held_kept: h,
+                next,
+            } = commit(&storage, purge(after, 2)).unwrap()
+            else {
+                panic!("not an alert purge outcome");
+            };
+            purged += p;
+            held += h;
+            match next {
+                Some(seq) => after = seq,
+                None => break,
+            }
+        }
+        assert_eq!((purged, held), (2, 1));
+        let left: Vec<u64> = crate::hotlist::alerts_after(&storage, 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect();
+        assert_eq!(left, vec![2, 3, 5]);
+        // A purged alert is raised again if its read matches again (its id index went too).
+        assert!(matches!(
+            commit(&storage, alert(1, "A", 5_000, false)).unwrap(),
+            Outcome::Alerted { new: true, .. }
+        ));
+
+        // Released with a disposition: the held alert goes at the next purge.
+        let released = crate::retention::LegalHold {
+            released: Some(crate::retention::HoldRelease {
+                by: "chief".into(),
+                agency_id: "A".into(),
+                at: 1,
+                disposition: "case closed".into(),
+            }),
+            ..hold
+        };
+        commit(&storage, Command::PutHold(Box::new(released))).unwrap();
+        let Outcome::AlertsPurged { purged, .. } = commit(&storage, purge(0, 100)).unwrap() else {
+            panic!("not an alert purge outcome");
+        };
+        assert_eq!(purged, 2, "the released one and the re-raised old one");
     }
 
     fn commit(storage: &MemoryStorage, command: Command) -> Result<Outcome, ApplyError> {

@@ -202,6 +202,13 @@ pub fn alert(seq: u64) -> Vec<u8> {
     key
 }
 pub const ALERT_PREFIX: &[u8] = b"alert/";
+/// The sequence number of an alert key.
+pub fn alert_seq_of(key: &[u8]) -> Option<u64> {
+    key.strip_prefix(ALERT_PREFIX)?
+        .try_into()
+        .ok()
+        .map(u64::from_be_bytes)
+}
 /// Alert id -> its sequence number (one alert per read and list).
 pub fn alert_id(id: &[u8; 16]) -> Vec<u8> {
     let mut key = b"alert-id/".to_vec();
