@@ -379,6 +379,7 @@ async fn main() -> Result<()> {
                 &file,
                 &agency,
                 alpr_central::util::parse_utc_offset(&utc_offset)?,
+                config.retention.days,
                 true,
             )
             .await;

@@ -687,6 +687,11 @@ async fn the_seattle_public_records_sample_imports_once() {
         "every row is stored or accounted for: {first}"
     );
     assert!(stored > 4900, "{first}");
+    assert_eq!(
+        count(&first, "past retention"),
+        stored,
+        "reads of 2021 are past the year and the import says so: {first}"
+    );
     let again = import_cli(&node, &file);
     println!("second import:\n{again}");
     assert_eq!(

@@ -56,6 +56,10 @@ pub struct ImportReport {
     /// Kept out by the agency's ingest filters.
     pub filtered: u64,
     pub rejected: Vec<Rejected>,
+    /// Stored reads already older than their retention: the next purge removes them.
+    pub past_retention: u64,
+    /// That retention, in days (the agency's own when shorter than the repository's).
+    pub retention_days: u32,
 }
 
 impl ImportReport {
@@ -72,6 +76,12 @@ impl ImportReport {
             self.filtered
         );
         println!("rejected          {}", self.rejected.len());
+        if self.past_retention > 0 {
+            println!(
+                "past retention    {} (captured more than {} days ago: stored, and removed by the next purge)",
+                self.past_retention, self.retention_days
+            );
+        }
         for r in self.rejected.iter().take(20) {
             println!("  line {}: {}", r.line, r.reason);
         }
@@ -97,6 +107,7 @@ pub async fn run(
     file: &Path,
     agency_id: &str,
     utc_offset_minutes: i32,
+    retention_days: u32,
     show_progress: bool,
 ) -> Result<ImportReport> {
     let meta = cluster.meta()?;
@@ -120,10 +131,17 @@ pub async fn run(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let retention_days = agency
+        .retention_days
+        .map_or(retention_days, |d| d.min(retention_days));
+    let now =
+        crate::retention::cluster_time(meta.as_ref())?.unwrap_or_else(crate::util::now_millis);
+    let cutoff = now - retention_days as i64 * crate::retention::DAY_MS;
     let mut report = ImportReport {
         filtered: filtered.dropped.len() as u64,
         records: parsed.records,
         rejected: parsed.rejected,
+        retention_days,
         ..Default::default()
     };
     for batch in parsed.reads.chunks(1000) {
@@ -139,6 +157,10 @@ pub async fn run(
             }) => {
                 report.stored += stored;
                 report.already_present += already_present.len() as u64;
+                report.past_retention += batch
+                    .iter()
+                    .filter(|r| r.captured_at < cutoff && !already_present.contains(&r.id))
+                    .count() as u64;
             }
             Ok(other) => bail!("unexpected import outcome {other:?}"),
             Err(e) => bail!(
