@@ -517,6 +517,20 @@ async fn a_search_without_purpose_case_or_facts_is_refused_and_audited() {
         .await
         .unwrap();
     assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("bad_json") && body.contains("curiosity"),
+        "{body}"
+    );
+    // A body too large for a search is refused before it is read.
+    let huge = json!({"plate": "ABC123", "justification": {"purpose": "court_order",
+        "case_number": "CASE-1", "facts": "x".repeat(300 * 1024)}});
+    let (status, body) = world
+        .officer
+        .raw(Method::POST, "/api/v1/search", Some(&huge))
+        .await
+        .unwrap();
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("body_too_large"), "{body}");
     // The agency's case-number format.
     world
         .admin
@@ -539,11 +553,19 @@ async fn a_search_without_purpose_case_or_facts_is_refused_and_audited() {
     };
     world.officer.search(&proper).await.unwrap();
     let refused = audit_entries(&world.admin, "?user=officer1&action=search&outcome=refused").await;
-    assert_eq!(refused.len(), 4, "{refused:?}");
+    assert_eq!(refused.len(), 5, "{refused:?}");
     assert!(
         refused
             .iter()
             .any(|e| e["detail"].as_str().unwrap().contains("case_number"))
+    );
+    // The malformed search is audited with what was sent.
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["parameters"].as_str().unwrap().contains("curiosity")
+                && e["detail"].as_str().unwrap().contains("request body")),
+        "{refused:?}"
     );
     let allowed = audit_entries(&world.admin, "?user=officer1&action=search&outcome=allowed").await;
     assert_eq!(allowed.len(), 1);

@@ -74,10 +74,13 @@ impl From<crate::cluster::ClusterError> for ApiError {
     }
 }
 
+/// The largest JSON request body.
+pub const JSON_BODY_LIMIT: usize = 256 * 1024;
+
 /// JSON bodies: limited in size, unknown fields refused by the types, errors as JSON.
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(256 * 1024)
+        .limit(JSON_BODY_LIMIT)
         // Bodies are JSON whatever the Content-Type says (curl -d sends form-urlencoded).
         .content_type_required(false)
         .error_handler(|e, _| {

@@ -83,13 +83,47 @@ pub struct SearchResponse {
 pub async fn search(
     state: web::Data<ApiState>,
     req: HttpRequest,
-    body: web::Json<SearchRequest>,
+    mut payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let caller = acknowledged(&state, &req, AuditAction::Search).await?;
-    let request = body.into_inner();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut payload).await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("bad_body", e.to_string()))?;
+        if body.len() + chunk.len() > super::error::JSON_BODY_LIMIT {
+            return Err(ApiError::new(
+                413,
+                "body_too_large",
+                format!(
+                    "a search body is at most {} bytes",
+                    super::error::JSON_BODY_LIMIT
+                ),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    // The body is parsed once the caller is known, so that a malformed search (bad JSON, an
+    // unknown field, a purpose outside the list) is an audited refusal like any other.
+    let request: SearchRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            const KEPT: usize = 2048;
+            let text = String::from_utf8_lossy(&body[..body.len().min(KEPT)]).into_owned();
+            let message = format!("request body: {e}");
+            let record = AuditRecord {
+                parameters: serde_json::json!({"malformed_body": text,
+                    "body_bytes": body.len()})
+                .to_string(),
+                ..AuditRecord::refused(message.clone())
+            };
+            state.metrics.searches.with_label_values(&["refused"]).inc();
+            audit(&state, &caller.user, AuditAction::Search, record).await?;
+            return Err(ApiError::bad_request("bad_json", message));
+        }
+    };
     let parameters = serde_json::json!({
         "plate": request.plate, "from": request.from, "to": request.to,
         "camera_id": request.camera_id, "agency_id": request.agency_id, "limit": request.limit,
+        "include_alternates": request.include_alternates,
     })
     .to_string();
     let refuse = |code: &'static str, message: String| {
