@@ -219,9 +219,18 @@ pub async fn purge(
     Ok(run)
 }
 
-/// The last purge run recorded, if any.
+/// The last purge run recorded, if any. A record this version cannot decode (written by an
+/// older one) counts as none, so the scheduled purge runs and records a new one rather than
+/// stopping.
 pub fn last_purge(meta: &dyn Storage) -> Result<Option<PurgeRun>, StorageError> {
-    meta.get(Space::Meta, keys::LAST_PURGE)?
-        .map(|b| codec::decode(&b))
-        .transpose()
+    let Some(bytes) = meta.get(Space::Meta, keys::LAST_PURGE)? else {
+        return Ok(None);
+    };
+    match codec::decode(&bytes) {
+        Ok(run) => Ok(Some(run)),
+        Err(e) => {
+            tracing::warn!(error = %e, "the last purge record is unreadable; a purge is due");
+            Ok(None)
+        }
+    }
 }

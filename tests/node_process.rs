@@ -193,8 +193,10 @@ async fn low_confidence_reads_are_marked_and_alternates_are_searchable() {
             "/api/v1/reads",
             &json!({"reads": [
                 {"plate": "8ABC123", "camera_id": "unit-3", "captured_at": at, "confidence": 0.41,
-                 "alternates": [{"plate": "BABC123", "confidence": 0.33},
-                                {"plate": "8A8C123", "confidence": 0.12}]},
+                 "alternates": [{"plate": "8A8C123", "confidence": 0.12},
+                                {"plate": "8abc-123", "confidence": 0.5},
+                                {"plate": "BABC123", "confidence": 0.33},
+                                {"plate": "8A8C123", "confidence": 0.2}]},
                 {"plate": "BABC123", "camera_id": "unit-3", "captured_at": at, "confidence": 0.95}
             ]}),
         )
@@ -207,7 +209,13 @@ async fn low_confidence_reads_are_marked_and_alternates_are_searchable() {
     assert_eq!(found.count, 1);
     assert!(found.results[0].low_confidence, "0.41 is below 0.6");
     assert!(!found.results[0].matched_alternate);
-    assert_eq!(found.results[0].alternates.len(), 2);
+    // Kept once each with the best confidence, most confident first, the plate itself dropped.
+    let alternates: Vec<(&str, f32)> = found.results[0]
+        .alternates
+        .iter()
+        .map(|a| (a.plate.as_str(), a.confidence))
+        .collect();
+    assert_eq!(alternates, [("BABC123", 0.33), ("8A8C123", 0.2)]);
 
     // As read, BABC123 is only the confident read; with alternates the unsure one joins it.
     let found = world.officer.search(&by_plate("BABC123")).await.unwrap();

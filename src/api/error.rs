@@ -76,11 +76,13 @@ impl From<crate::cluster::ClusterError> for ApiError {
 
 /// The largest JSON request body.
 pub const JSON_BODY_LIMIT: usize = 256 * 1024;
+/// The largest read upload (1,000 reads with up to 10 alternates each).
+pub const READ_UPLOAD_LIMIT: usize = 2 << 20;
 
-/// JSON bodies: limited in size, unknown fields refused by the types, errors as JSON.
-pub fn json_config() -> web::JsonConfig {
+/// JSON bodies: limited to `limit` bytes, unknown fields refused by the types, errors as JSON.
+pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(JSON_BODY_LIMIT)
+        .limit(limit)
         // Bodies are JSON whatever the Content-Type says (curl -d sends form-urlencoded).
         .content_type_required(false)
         .error_handler(|e, _| {

@@ -79,7 +79,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/sessions", web::get().to(admin::list_sessions))
                 .route("/cameras", web::post().to(admin::register_camera))
                 .route("/search", web::post().to(search::search))
-                .route("/reads", web::post().to(reads::submit))
+                .service(
+                    web::resource("/reads")
+                        .app_data(error::json_config(error::READ_UPLOAD_LIMIT))
+                        .route(web::post().to(reads::submit)),
+                )
                 .route("/reads/{id}", web::delete().to(reads::delete))
                 .route("/reads/{id}/correct", web::post().to(reads::correct))
                 .route("/reads/{id}/crop", web::get().to(search::crop))
@@ -118,7 +122,7 @@ pub fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(error::json_config())
+            .app_data(error::json_config(error::JSON_BODY_LIMIT))
             // Hot-list files arrive as request bodies.
             .app_data(web::PayloadConfig::new(64 << 20))
             .app_data(

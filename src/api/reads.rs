@@ -9,7 +9,9 @@ use super::session::{AuditRecord, Caller, acknowledged, audit};
 use super::{ApiError, ApiState};
 use crate::cluster::ClusterError;
 use crate::domain::audit::AuditedResult;
-use crate::domain::{AuditAction, GeoPoint, Read, ReadId, ReadSource, Role, normalize_plate};
+use crate::domain::{
+    Alternate, AuditAction, GeoPoint, Read, ReadId, ReadSource, Role, normalize_plate,
+};
 use crate::policy::ownership;
 use crate::state::command::ReadCorrection;
 use crate::state::{Command, Outcome, queries};
@@ -135,11 +137,12 @@ fn to_read(agency_id: &str, index: usize, r: &SubmittedRead, now: i64) -> Result
                 a.confidence
             )));
         }
-        alternates.push(crate::domain::Alternate {
+        alternates.push(Alternate {
             plate: text,
             confidence: a.confidence,
         });
     }
+    let alternates = Alternate::tidy(&plate, alternates, MAX_ALTERNATES);
     let natural_key = format!("{}|{captured_at}|{plate}", r.camera_id);
     Ok(Read {
         id: ReadId::for_import(agency_id, "api-json", &natural_key),
@@ -395,6 +398,8 @@ pub async fn correct(
     let corrected = Read {
         plate: plate.clone(),
         plate_state: plate_state.clone(),
+        // The corrected plate is no longer an alternate of itself.
+        alternates: Alternate::tidy(&plate, read.alternates.clone(), read.alternates.len()),
         ..read.clone()
     };
     let new_shard = state.cluster.shard_of_plate(&plate)?;

@@ -74,6 +74,30 @@ pub struct Alternate {
     pub confidence: f32,
 }
 
+impl Alternate {
+    /// The alternates of a read of `plate`: each other text once, with its best confidence,
+    /// most confident first, at most `keep`.
+    pub fn tidy(
+        plate: &str,
+        candidates: impl IntoIterator<Item = Alternate>,
+        keep: usize,
+    ) -> Vec<Self> {
+        let mut tidy: Vec<Alternate> = Vec::new();
+        for candidate in candidates {
+            if candidate.plate == plate || candidate.plate.is_empty() {
+                continue;
+            }
+            match tidy.iter_mut().find(|a| a.plate == candidate.plate) {
+                Some(known) => known.confidence = known.confidence.max(candidate.confidence),
+                None => tidy.push(candidate),
+            }
+        }
+        tidy.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        tidy.truncate(keep);
+        tidy
+    }
+}
+
 /// How a read entered the repository.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ReadSource {

@@ -77,18 +77,16 @@ fn percent(v: Option<&Value>) -> Result<f32, String> {
 }
 
 fn candidates(v: Option<&Value>, best: &str) -> Vec<Alternate> {
-    v.and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|c| {
-                    let plate = normalize_plate(c.get("plate")?.as_str()?)?;
-                    let confidence = percent(c.get("confidence")).ok()?;
-                    (plate != best).then_some(Alternate { plate, confidence })
-                })
-                .take(5)
-                .collect()
-        })
-        .unwrap_or_default()
+    let list = v
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let candidates = list.iter().filter_map(|c| {
+        let plate = normalize_plate(c.get("plate")?.as_str()?)?;
+        let confidence = percent(c.get("confidence")).ok()?;
+        Some(Alternate { plate, confidence })
+    });
+    Alternate::tidy(best, candidates, 5)
 }
 
 fn reads_of(v: &Value, line: u64, agency_id: &str, stored_at: i64) -> Result<Vec<Read>, String> {

@@ -183,25 +183,15 @@ impl Recognizer {
 /// The alternates of a plate: the winning read's own candidates and the other crops' texts,
 /// each text once with its best confidence, most confident first, at most `keep`.
 fn merge_alternates(best: &PlateText, reads: &[PlateText], keep: usize) -> Vec<Alternate> {
-    let mut merged: Vec<Alternate> = Vec::new();
     let candidates = best
         .alternates
         .iter()
         .cloned()
         .chain(reads.iter().map(|r| (r.text.clone(), r.confidence)))
-        .chain(reads.iter().flat_map(|r| r.alternates.iter().cloned()));
-    for (plate, confidence) in candidates {
-        if plate == best.text || plate.len() < 2 {
-            continue;
-        }
-        match merged.iter_mut().find(|a| a.plate == plate) {
-            Some(known) => known.confidence = known.confidence.max(confidence),
-            None => merged.push(Alternate { plate, confidence }),
-        }
-    }
-    merged.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-    merged.truncate(keep);
-    merged
+        .chain(reads.iter().flat_map(|r| r.alternates.iter().cloned()))
+        .filter(|(plate, _)| plate.len() >= 2)
+        .map(|(plate, confidence)| Alternate { plate, confidence });
+    Alternate::tidy(&best.text, candidates, keep)
 }
 
 /// The crop rectangle (x, y, w, h) for a detected box, expanded by `margin` (fraction of the

@@ -131,16 +131,6 @@ pub enum Command {
         cutoffs: Vec<(String, Millis)>,
         limit: usize,
     },
-    /// Removes (metadata group) alerts whose read was captured before its cutoff: `cutoffs` of
-    /// the read's agency, else `default_cutoff`; an alert reviewed as confirmed (an enforcement
-    /// action) always keeps the full `default_cutoff`. An alert whose read is under an open
-    /// hold stays. Examines up to `limit` alerts after sequence number `after`.
-    PurgeAlerts {
-        default_cutoff: Millis,
-        cutoffs: Vec<(String, Millis)>,
-        after: u64,
-        limit: usize,
-    },
     /// Marks (or unmarks) reads of one shard as held by `hold_id`.
     MarkHeld {
         hold_id: String,
@@ -157,6 +147,17 @@ pub enum Command {
     /// A node's signed checkpoint of the audit chain (audit group); stored when its signature
     /// is valid.
     RecordAuditCheckpoint(AuditCheckpoint),
+    // New variants go last: bincode numbers variants in order, and Raft logs keep old ones.
+    /// Removes (metadata group) alerts whose read was captured before its cutoff: `cutoffs` of
+    /// the read's agency, else `default_cutoff`; an alert reviewed as confirmed (an enforcement
+    /// action) always keeps the full `default_cutoff`. An alert whose read is under an open
+    /// hold stays. Examines up to `limit` alerts after sequence number `after`.
+    PurgeAlerts {
+        default_cutoff: Millis,
+        cutoffs: Vec<(String, Millis)>,
+        after: u64,
+        limit: usize,
+    },
 }
 
 impl Command {
@@ -291,13 +292,6 @@ pub enum Outcome {
         held_kept: u64,
         more: bool,
     },
-    /// What an alert purge removed and kept for holds; `next` is where the next command goes
-    /// on (None: no alerts left to examine).
-    AlertsPurged {
-        purged: u64,
-        held_kept: u64,
-        next: Option<u64>,
-    },
     /// An alert's sequence number; `new` is false when it had been raised before.
     Alerted {
         seq: u64,
@@ -305,4 +299,12 @@ pub enum Outcome {
     },
     /// The user record after a login bookkeeping command.
     User(Box<User>),
+    // New variants go last (see `Command`).
+    /// What an alert purge removed and kept for holds; `next` is where the next command goes
+    /// on (None: no alerts left to examine).
+    AlertsPurged {
+        purged: u64,
+        held_kept: u64,
+        next: Option<u64>,
+    },
 }
