@@ -83,6 +83,28 @@ async fn wait_cluster_time(client: &ApiClient, at_least: i64) -> Value {
     }
 }
 
+/// A statewide hot list `stolen` with `plates` (one a line).
+async fn stolen_list(admin: &ApiClient, plates: &str) {
+    let _: Value = admin
+        .send(
+            Method::POST,
+            "/api/v1/hotlists",
+            &json!({"id": "stolen", "name": "Stolen", "priority": 1, "statewide": true,
+                "justification": {"purpose": "criminal_investigation", "case_number": "HL-1",
+                "facts": "Stolen vehicles reported to the state's agencies this year."}}),
+        )
+        .await
+        .unwrap();
+    let _: Value = admin
+        .post_bytes(
+            "/api/v1/hotlists/stolen/entries",
+            &[("format", "plain".to_string())],
+            plates.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap();
+}
+
 /// The plates of the alerts `client` sees, sorted.
 async fn alert_plates(client: &ApiClient) -> Vec<String> {
     let alerts: Vec<Value> = client.get("/api/v1/alerts?limit=1000").await.unwrap();
@@ -150,26 +172,7 @@ async fn a_year_of_retention_agency_retention_and_holds_under_a_controllable_clo
         .unwrap();
     // A statewide hot list: the uploads below raise alerts, whose copies of the reads follow
     // the reads' retention (policy 7b i).
-    let _: Value = world
-        .admin
-        .send(
-            Method::POST,
-            "/api/v1/hotlists",
-            &json!({"id": "stolen", "name": "Stolen", "priority": 1, "statewide": true,
-                "justification": {"purpose": "criminal_investigation", "case_number": "HL-1",
-                "facts": "Stolen vehicles reported to the state's agencies this year."}}),
-        )
-        .await
-        .unwrap();
-    let _: Value = world
-        .admin
-        .post_bytes(
-            "/api/v1/hotlists/stolen/entries",
-            &[("format", "plain".to_string())],
-            b"OLD366\nHLD200\nSHT029\n".to_vec(),
-        )
-        .await
-        .unwrap();
+    stolen_list(&world.admin, "OLD366\nHLD200\nSHT029\n").await;
     let test_ids = upload(&chief, &[("OLD366", 366), ("YNG364", 364), ("HLD200", 200)]).await;
     upload(&short_chief, &[("SHT031", 31), ("SHT029", 29)]).await;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -521,26 +524,7 @@ async fn an_evidence_archive_verifies_and_one_flipped_byte_fails_it() {
         true,
     )
     .await;
-    let _: Value = world
-        .admin
-        .send(
-            Method::POST,
-            "/api/v1/hotlists",
-            &json!({"id": "stolen", "name": "stolen", "statewide": true,
-            "justification": {"purpose": "criminal_investigation", "case_number": "HL-1",
-                "facts": "Stolen vehicles reported to the state this month."}}),
-        )
-        .await
-        .unwrap();
-    let _: Value = world
-        .admin
-        .post_bytes(
-            "/api/v1/hotlists/stolen/entries",
-            &[("format", "plain".to_string())],
-            b"EVD1234\n".to_vec(),
-        )
-        .await
-        .unwrap();
+    stolen_list(&world.admin, "EVD1234\n").await;
     upload(&chief, &[("EVD1234", 3), ("EVD1234", 2), ("OTHER1", 1)]).await;
     tokio::time::sleep(Duration::from_millis(500)).await; // alerts are raised after the upload
     let found = world
